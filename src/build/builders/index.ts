@@ -1,0 +1,14 @@
+import type { Recipe } from "../../config/schema.js";
+import type { LayerEntry } from "../layer.js";
+import type { BuildStep } from "../step.js";
+import { buildFiles } from "./files.js";
+import { buildScript } from "./script.js";
+
+/** A builder turns one package into the entries of its layer. */
+export type Builder = (step: BuildStep) => Promise<LayerEntry[]>;
+
+/** Recipe kind → builder (linuxkit's output table idea): a new kind is one entry here. */
+export const BUILDERS: Record<Recipe["kind"], Builder> = {
+  files: buildFiles,
+  script: buildScript,
+};

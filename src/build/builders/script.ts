@@ -1,0 +1,134 @@
+import { spawn } from "node:child_process";
+import { cp, mkdir, writeFile } from "node:fs/promises";
+import { basename, join } from "node:path";
+import { parseMode } from "../../config/mode.js";
+import type { ScriptRecipe } from "../../config/schema.js";
+import { locate } from "../../config/yaml.js";
+import { KilnError } from "../../core/errors.js";
+import { runSignal } from "../../core/interrupt.js";
+import { run } from "../../core/exec.js";
+import { whichTool } from "../../core/tools.js";
+import type { LayerEntry } from "../layer.js";
+import { fetchSource } from "../sources.js";
+import type { BuildStep } from "../step.js";
+import { walkTree } from "../tree.js";
+import { unpackLayer } from "../unpack.js";
+import { sandboxArgs } from "./sandbox.js";
+
+const ARCHIVE_RE = /\.(tar|tar\.gz|tgz|tar\.xz|txz|tar\.bz2|tbz2|tar\.zst)$/;
+
+/**
+ * A `script` package: sources into $SRCDIR, build dependencies unpacked into
+ * $SYSROOT, then the script runs (under bubblewrap: read-only host, no
+ * network, only the scratch folder writable) and what it put in $DESTDIR
+ * becomes the layer, owned by root unless the recipe says otherwise.
+ */
+export async function buildScript(step: BuildStep): Promise<LayerEntry[]> {
+  const recipe = step.pkg.recipe as ScriptRecipe;
+  const w = step.workDir;
+  const dirs = { src: join(w, "src"), dest: join(w, "dest"), sysroot: join(w, "sysroot"), tmp: join(w, "tmp"), build: join(w, "build") };
+  await Promise.all(Object.values(dirs).map((d) => mkdir(d, { recursive: true })));
+
+  await stageSources(step, recipe, dirs.src);
+  for (const layer of step.depLayers) await unpackLayer(step.store, layer, dirs.sysroot);
+
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    HOME: dirs.tmp,
+    TMPDIR: dirs.tmp,
+    LC_ALL: "C",
+    TZ: "UTC",
+    SOURCE_DATE_EPOCH: String(step.project.sourceDateEpoch),
+    DESTDIR: dirs.dest,
+    SRCDIR: dirs.src,
+    SYSROOT: dirs.sysroot,
+    BUILDDIR: dirs.build,
+    PKGNAME: step.pkg.name,
+    KILN_ARCH: step.arch,
+    TARGETARCH: step.arch,
+    NUMJOBS: String(step.jobs),
+    ...recipe.env,
+  };
+  // umask and strict mode are part of the contract, whatever the caller's shell had.
+  const scriptFile = join(w, "build.sh");
+  await writeFile(scriptFile, `set -euo pipefail\numask 022\ncd "$SRCDIR"\n${recipe.script}\n`);
+
+  const bwrap = await sandboxArgs(w, step.bus);
+  const argv = bwrap ? [...bwrap.args, "--", "bash", scriptFile] : ["bash", scriptFile];
+  const cmd = bwrap ? bwrap.path : (await whichTool("bash")) ?? "bash";
+  step.log.line(`$ ${argv.join(" ")}`);
+  const code = await spawnLogged(cmd, bwrap ? argv : argv.slice(1), env, dirs.src, step);
+  if (code !== 0) {
+    const tail = step.log.tail(20);
+    const outside = tail.some((l) => /Read-only file system/.test(l));
+    throw new KilnError(outside ? "E_WRITE_OUTSIDE_DESTDIR" : "E_SCRIPT_FAILED", outside ? `the build script of ${step.pkg.name} tried to write outside $DESTDIR` : `the build script of ${step.pkg.name} exited with code ${code}`, {
+      location: locate(step.pkg.file, ["script"]),
+      details: tail,
+      hint: outside ? "install into \"$DESTDIR\"; only $DESTDIR, $SRCDIR, $BUILDDIR and $TMPDIR are writable" : `full log: ${step.log.path}`,
+      exitCode: code,
+    });
+  }
+  const entries = await walkTree(dirs.dest, "/");
+  return applyOwnership(entries, recipe);
+}
+
+async function stageSources(step: BuildStep, recipe: ScriptRecipe, srcDir: string): Promise<void> {
+  for (const [i, s] of (recipe.sources ?? []).entries()) {
+    if (s.path !== undefined) {
+      const from = join(step.pkg.dir, s.path);
+      await cp(from, join(srcDir, s.dest ?? basename(from)), { recursive: true, verbatimSymlinks: true });
+      continue;
+    }
+    const url = s.url!;
+    const file = await fetchSource(step.store, url, s.sha256!, {
+      offline: step.offline,
+      location: locate(step.pkg.file, ["sources", i, "sha256"]),
+      onProgress: (m) => step.log.line(m),
+    });
+    const name = basename(new URL(url).pathname) || "download";
+    const extract = s.extract ?? ARCHIVE_RE.test(name);
+    if (extract) {
+      const into = join(srcDir, s.dest ?? ".");
+      await mkdir(into, { recursive: true });
+      await run("tar", ["-xf", file, "-C", into, "--no-same-owner", "--no-same-permissions"]);
+    } else {
+      await cp(file, join(srcDir, s.dest ?? name));
+    }
+  }
+}
+
+function applyOwnership(entries: LayerEntry[], recipe: ScriptRecipe): LayerEntry[] {
+  const rules = new Map((recipe.ownership ?? []).map((o) => [o.path.replace(/^\/+|\/+$/g, ""), o]));
+  if (!rules.size) return entries;
+  return entries.map((e) => {
+    const o = rules.get(e.path.replace(/^\/+|\/+$/g, ""));
+    if (!o) return e;
+    return { ...e, uid: o.uid ?? e.uid, gid: o.gid ?? e.gid, mode: o.mode === undefined ? e.mode : parseMode(o.mode) };
+  });
+}
+
+/** Run the step in its own process group, so an interrupt stops the whole tree it started. */
+function spawnLogged(cmd: string, args: string[], env: Record<string, string>, cwd: string, step: BuildStep): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env, cwd, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    const kill = () => {
+      try {
+        if (child.pid) process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    };
+    runSignal.addEventListener("abort", kill, { once: true });
+    child.stdout.on("data", (b: Buffer) => step.log.write(b));
+    child.stderr.on("data", (b: Buffer) => step.log.write(b));
+    child.on("error", (err) => {
+      runSignal.removeEventListener("abort", kill);
+      reject(err);
+    });
+    child.on("close", (code, signal) => {
+      runSignal.removeEventListener("abort", kill);
+      if (runSignal.aborted) reject(new KilnError("E_INTERRUPTED", `interrupted while building ${step.pkg.name}`));
+      else resolve(code ?? (signal ? 128 : 1));
+    });
+  });
+}

@@ -1,0 +1,177 @@
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { Project } from "../config/project.js";
+import { asKilnError, KilnError } from "../core/errors.js";
+import type { EventBus } from "../core/events.js";
+import { onCleanup, runSignal } from "../core/interrupt.js";
+import { type Plan, type PlanNode, writeLastRecord } from "../graph/plan.js";
+import { KEY_ANNOTATION, type Descriptor, type Store } from "../store/layout.js";
+import { readManifest, writeImage } from "../store/image.js";
+import { BUILDERS } from "./builders/index.js";
+import { writeLayer } from "./layer.js";
+import { StepLog } from "./log.js";
+import { closure, type Graph } from "../graph/graph.js";
+import { acquireLock, type Lock } from "../store/lock.js";
+
+export interface BuildOptions {
+  project: Project;
+  graph: Graph;
+  store: Store;
+  bus: EventBus;
+  outDir: string;
+  jobs: number;
+  offline: boolean;
+  keepWork?: boolean;
+}
+
+export interface TargetResult {
+  id: string;
+  ref: string;
+  key: string;
+  status: "built" | "cached" | "failed" | "skipped";
+  manifest?: Descriptor;
+  error?: KilnError;
+  ms: number;
+}
+
+export function logPath(outDir: string, arch: string, name: string): string {
+  return join(outDir, arch, "log", `${name}.log.gz`);
+}
+
+/**
+ * Run a plan with at most `jobs` steps at once. A failed target's dependents
+ * are skipped; independent targets still finish; every failure is returned.
+ * Per-key locks let several kiln processes share one store: the second waits
+ * and then finds the first one's result.
+ */
+export async function runPlan(plan: Plan, opts: BuildOptions): Promise<TargetResult[]> {
+  const results = new Map<string, TargetResult>();
+  const pending = new Set(plan.order);
+  const running = new Map<string, Promise<void>>();
+  const started = Date.now();
+  opts.bus.emit({ type: "plan", total: plan.order.length, toBuild: plan.order.filter((id) => !plan.nodes.get(id)!.cached).length, cached: plan.order.filter((id) => plan.nodes.get(id)!.cached).length });
+
+  const depsOf = (id: string) => plan.nodes.get(id)!.target.deps;
+  while (pending.size || running.size) {
+    if (!runSignal.aborted) {
+      for (const id of [...pending]) {
+        if (running.size >= opts.jobs) break;
+        const deps = depsOf(id);
+        const failedDep = deps.find((d) => results.get(d) && ["failed", "skipped"].includes(results.get(d)!.status));
+        if (failedDep) {
+          pending.delete(id);
+          const n = plan.nodes.get(id)!;
+          const error = new KilnError("E_DEP_FAILED", `${id} was not built because ${failedDep} failed`);
+          results.set(id, { id, ref: n.ref, key: n.key, status: "skipped", error, ms: 0 });
+          opts.bus.emit({ type: "skip", target: id, reason: `dependency ${failedDep} failed` });
+          continue;
+        }
+        if (!deps.every((d) => results.get(d)?.status === "built" || results.get(d)?.status === "cached")) continue;
+        pending.delete(id);
+        running.set(id, runOne(plan, plan.nodes.get(id)!, results, opts).then((r) => {
+          results.set(id, r);
+          running.delete(id);
+        }));
+      }
+    } else {
+      pending.clear();
+    }
+    if (running.size) await Promise.race(running.values());
+    else if (pending.size && !runSignal.aborted) throw new KilnError("E_INTERNAL", `scheduler stalled with ${[...pending].join(", ")}`);
+  }
+  const list = plan.order.filter((id) => results.has(id)).map((id) => results.get(id)!);
+  opts.bus.emit({
+    type: "summary",
+    built: list.filter((r) => r.status === "built").length,
+    cached: list.filter((r) => r.status === "cached").length,
+    failed: list.filter((r) => r.status === "failed").length,
+    skipped: list.filter((r) => r.status === "skipped").length,
+    ms: Date.now() - started,
+  });
+  if (runSignal.aborted) throw new KilnError("E_INTERRUPTED", "interrupted; finished targets are kept, nothing partial was written");
+  return list;
+}
+
+async function runOne(plan: Plan, node: PlanNode, results: Map<string, TargetResult>, opts: BuildOptions): Promise<TargetResult> {
+  const id = node.target.id;
+  const t0 = Date.now();
+  const done = async (status: "built" | "cached", manifest: Descriptor): Promise<TargetResult> => {
+    await writeLastRecord(opts.outDir, plan.arch, id, node.record);
+    const ms = Date.now() - t0;
+    opts.bus.emit({ type: "done", target: id, key: node.key, cached: status === "cached", ms });
+    return { id, ref: node.ref, key: node.key, status, manifest, ms };
+  };
+  const existing = node.cached ? await opts.store.resolveRef(node.ref) : undefined;
+  if (existing) return done("cached", existing);
+
+  let lock: Lock;
+  try {
+    lock = await acquireLock(opts.store.lockPath(node.key), () => opts.bus.emit({ type: "wait", target: id, reason: "another kiln process is building it" }));
+  } catch (err) {
+    return fail(asKilnError(err));
+  }
+  let log: StepLog | undefined;
+  const workDir = join(opts.outDir, ".work", plan.arch, node.target.pkg.name);
+  const unregister = onCleanup(() => rm(workDir, { recursive: true, force: true }));
+  try {
+    const again = await opts.store.resolveRef(node.ref);
+    if (again) return await done("cached", again);
+    opts.bus.emit({ type: "start", target: id, key: node.key });
+    log = await StepLog.create(logPath(opts.outDir, plan.arch, node.target.pkg.name));
+    log.line(`kiln: building ${id} for ${plan.arch}, key ${node.key}`);
+    await rm(workDir, { recursive: true, force: true });
+    const depLayers = await layersOf(opts, results, closure(opts.graph, node.target.deps));
+    const entries = await BUILDERS[node.target.pkg.recipe.kind]({
+      project: opts.project,
+      pkg: node.target.pkg,
+      node,
+      store: opts.store,
+      log,
+      workDir,
+      arch: plan.arch,
+      offline: opts.offline,
+      jobs: opts.jobs,
+      depLayers,
+      bus: opts.bus,
+    });
+    const layer = await writeLayer(opts.store, entries, opts.project.sourceDateEpoch);
+    const labels = { ...node.target.pkg.recipe.labels, "dev.kiln.package": node.target.pkg.name, "dev.kiln.key": node.key };
+    const manifest = await writeImage(opts.store, {
+      arch: plan.arch,
+      layers: [layer],
+      created: opts.project.sourceDateEpoch,
+      labels,
+      annotations: { [KEY_ANNOTATION]: node.key },
+    });
+    await opts.store.setRef(node.ref, { ...manifest, annotations: { [KEY_ANNOTATION]: node.key } });
+    log.line(`kiln: ${node.ref} = ${manifest.digest}`);
+    await log.close();
+    if (!opts.keepWork) await rm(workDir, { recursive: true, force: true });
+    return await done("built", manifest);
+  } catch (err) {
+    const e = asKilnError(err);
+    if (log) {
+      log.line(`kiln: FAILED ${e.code}: ${e.message}`);
+      await log.close();
+    }
+    return fail(e, log?.path);
+  } finally {
+    unregister();
+    await lock.release();
+  }
+
+  function fail(e: KilnError, logFile?: string): TargetResult {
+    opts.bus.emit({ type: "fail", target: id, code: e.code, message: e.message, log: logFile });
+    return { id, ref: node.ref, key: node.key, status: "failed", error: e, ms: Date.now() - t0 };
+  }
+}
+
+async function layersOf(opts: BuildOptions, results: Map<string, TargetResult>, ids: string[]): Promise<Descriptor[]> {
+  const out: Descriptor[] = [];
+  for (const id of ids) {
+    const m = results.get(id)?.manifest;
+    if (!m) continue;
+    out.push(...(await readManifest(opts.store, m)).layers);
+  }
+  return out;
+}

@@ -1,0 +1,33 @@
+import type { Command } from "commander";
+import { ExitCode } from "../../core/codes.js";
+import { probeVersion, TOOL_PACKAGES, whichTool } from "../../core/tools.js";
+import { action, type Invocation } from "../main.js";
+import { table } from "../output.js";
+
+/** Tools by what needs them; later stages add their rows here. */
+const NEEDED: { tool: string; for: string; required: boolean }[] = [
+  { tool: "bash", for: "script packages", required: true },
+  { tool: "tar", for: "unpacking source archives", required: true },
+  { tool: "bwrap", for: "isolating build scripts (no network, read-only host)", required: false },
+  { tool: "skopeo", for: "tests: reading the store with a standard OCI tool", required: false },
+  { tool: "umoci", for: "tests: unpacking store images with a standard OCI tool", required: false },
+];
+
+export function registerDoctor(program: Command): void {
+  const cmd = program.command("doctor").description("check the host tools kiln uses and print the command that installs what is missing");
+  cmd.action(
+    action(cmd, async (_inv: Invocation) => {
+      const rows = await Promise.all(
+        NEEDED.map(async (n) => {
+          const path = await whichTool(n.tool);
+          return { ...n, package: TOOL_PACKAGES[n.tool] ?? n.tool, path, version: path ? await probeVersion(path) : undefined };
+        }),
+      );
+      const missing = rows.filter((r) => !r.path);
+      const sudo = process.getuid?.() === 0 ? "" : "sudo ";
+      const lines = [table([["TOOL", "STATUS", "USED FOR"], ...rows.map((r) => [r.tool, r.path ? `ok (${r.version?.slice(0, 40)})` : r.required ? "MISSING" : "missing", r.for])])];
+      if (missing.length) lines.push("", `install with: ${sudo}apt-get install -y ${[...new Set(missing.map((m) => m.package))].join(" ")}`);
+      return { data: rows, text: lines.join("\n"), exit: missing.some((m) => m.required) ? ExitCode.Environment : ExitCode.Ok };
+    }),
+  );
+}

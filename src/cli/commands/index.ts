@@ -1,0 +1,11 @@
+import type { Command } from "commander";
+import { registerBuild } from "./build.js";
+import { registerDoctor } from "./doctor.js";
+import { registerExplain } from "./explain.js";
+import { registerPlan } from "./plan.js";
+import { registerPkg } from "./pkg/index.js";
+import { registerStore } from "./store/index.js";
+import { registerValidate } from "./validate.js";
+
+/** Every top-level command; each lives in the file named by its words. */
+export const COMMANDS: ((program: Command) => void)[] = [registerBuild, registerPlan, registerExplain, registerValidate, registerPkg, registerStore, registerDoctor];

@@ -1,0 +1,39 @@
+import type { Command } from "commander";
+import { basename, resolve } from "node:path";
+import { validate } from "../../config/diagnose.js";
+import { loadProject } from "../../config/project.js";
+import { projectSchema, recipeSchema } from "../../config/schema.js";
+import { readYaml } from "../../config/yaml.js";
+import { KilnError, type Diagnostic } from "../../core/errors.js";
+import { buildGraph } from "../../graph/graph.js";
+import { action, type Invocation } from "../main.js";
+
+async function validateFile(path: string): Promise<Diagnostic[]> {
+  const parsed = await readYaml(resolve(path), path).catch((err: Error) => {
+    throw new KilnError("E_SOURCE_MISSING", `cannot read ${path}: ${err.message}`);
+  });
+  if (!parsed.file) return parsed.diagnostics;
+  const name = basename(path);
+  if (name === "kiln.yml") return validate(projectSchema, parsed.file).diagnostics;
+  if (name === "build.yml") return validate(recipeSchema, parsed.file).diagnostics;
+  throw new KilnError("E_USAGE", `don't know what kind of file ${path} is`, { hint: "kiln validate knows kiln.yml and build.yml in this version" });
+}
+
+export function registerValidate(program: Command): void {
+  const cmd = program
+    .command("validate")
+    .description("check the project (or the given files) and report every problem at once")
+    .argument("[files...]", "single kiln.yml or build.yml files to check (default: the whole project)");
+  cmd.action(
+    action(cmd, async (inv: Invocation, files: string[]) => {
+      if (files.length) {
+        const diags = (await Promise.all(files.map(validateFile))).flat();
+        if (diags.length) throw KilnError.fromDiagnostics(diags);
+        return { data: { files, ok: true }, text: `${files.length} file${files.length > 1 ? "s" : ""} OK` };
+      }
+      const project = await loadProject(resolve(inv.globals.dir ?? "."));
+      const graph = buildGraph(project);
+      return { data: { project: project.config.name, packages: graph.order.length, ok: true }, text: `${project.config.name}: kiln.yml and ${graph.order.length} packages OK` };
+    }),
+  );
+}

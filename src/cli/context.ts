@@ -1,0 +1,71 @@
+import { availableParallelism } from "node:os";
+import { isAbsolute, join, resolve } from "node:path";
+import { loadProject, type Project } from "../config/project.js";
+import { ARCHS } from "../config/schema.js";
+import { didYouMean } from "../config/suggest.js";
+import { KilnError } from "../core/errors.js";
+import { EventBus } from "../core/events.js";
+import { buildGraph, type Graph } from "../graph/graph.js";
+import { defaultStoreDir, Store } from "../store/layout.js";
+
+/** Options every command accepts (see `kiln --help`). */
+export interface GlobalOptions {
+  dir?: string;
+  store?: string;
+  out?: string;
+  arch?: string;
+  jobs?: string;
+  offline?: boolean;
+  json?: boolean;
+  quiet?: boolean;
+  verbose?: boolean;
+  keepWork?: boolean;
+}
+
+export interface Context {
+  project: Project;
+  graph: Graph;
+  store: Store;
+  bus: EventBus;
+  outDir: string;
+  arch: string;
+  jobs: number;
+  offline: boolean;
+  keepWork: boolean;
+}
+
+export function parseJobs(v?: string): number {
+  if (v === undefined) return Math.max(1, availableParallelism());
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new KilnError("E_USAGE", `--jobs must be a whole number of at least 1, not '${v}'`);
+  return n;
+}
+
+export async function openStore(g: GlobalOptions): Promise<Store> {
+  return Store.open(resolve(g.store ?? defaultStoreDir()));
+}
+
+/** Load the project, its graph and the store for a command that works on a project. */
+export async function openContext(g: GlobalOptions, bus: EventBus): Promise<Context> {
+  const project = await loadProject(resolve(g.dir ?? "."));
+  const graph = buildGraph(project);
+  const arch = g.arch ?? project.archs[0]!;
+  if (!(ARCHS as readonly string[]).includes(arch)) {
+    throw new KilnError("E_USAGE", `unknown architecture '${arch}'`, { hint: didYouMean(arch, ARCHS) ?? `one of: ${ARCHS.join(", ")}` });
+  }
+  if (!project.archs.includes(arch)) {
+    throw new KilnError("E_BAD_VALUE", `architecture '${arch}' is not in the project's archs (${project.archs.join(", ")})`, { location: { file: project.file.display } });
+  }
+  const outDir = g.out ? (isAbsolute(g.out) ? g.out : resolve(g.out)) : join(project.root, "out");
+  return {
+    project,
+    graph,
+    store: await openStore(g),
+    bus,
+    outDir,
+    arch,
+    jobs: parseJobs(g.jobs),
+    offline: !!g.offline,
+    keepWork: !!g.keepWork,
+  };
+}

@@ -1,0 +1,78 @@
+import { access } from "node:fs/promises";
+import { isAbsolute, join, normalize, relative } from "node:path";
+import type { Diagnostic } from "../core/errors.js";
+import type { Package } from "./project.js";
+import { locate } from "./yaml.js";
+
+/** Rules the schema cannot express: exactly-one-of fields, paths that must stay inside their folder. */
+export async function checkRecipe(pkg: Package, projectRoot: string): Promise<Diagnostic[]> {
+  const out: Diagnostic[] = [];
+  const r = pkg.recipe;
+  const at = (path: (string | number)[]) => locate(pkg.file, path);
+  if (r.kind === "files") {
+    for (const [i, f] of r.files.entries()) {
+      const given = (["source", "contents", "directory", "symlink"] as const).filter((k) => f[k] !== undefined && f[k] !== false);
+      if (given.length !== 1) {
+        out.push({
+          code: given.length ? "E_BAD_VALUE" : "E_MISSING_FIELD",
+          message: given.length ? `files[${i}] has ${given.join(" and ")}; give exactly one` : `files[${i}] needs one of: source, contents, directory, symlink`,
+          location: at(["files", i]),
+        });
+      }
+      out.push(...checkImagePath(f.path, at(["files", i, "path"])));
+      if (f.source !== undefined) {
+        const d = checkLocalPath(pkg, projectRoot, f.source, at(["files", i, "source"]));
+        if (d) out.push(d);
+        else if (!f.optional && !(await exists(join(pkg.dir, f.source)))) {
+          out.push({ code: "E_SOURCE_MISSING", message: `files[${i}].source '${f.source}' does not exist in ${relative(projectRoot, pkg.dir)}/`, location: at(["files", i, "source"]), hint: "fix the path, or add optional: true" });
+        }
+      }
+    }
+  } else if (r.kind === "script") {
+    for (const [i, s] of (r.sources ?? []).entries()) {
+      if ((s.path === undefined) === (s.url === undefined)) {
+        out.push({ code: "E_BAD_VALUE", message: `sources[${i}] needs exactly one of: path, url`, location: at(["sources", i]) });
+        continue;
+      }
+      if (s.url !== undefined && s.sha256 === undefined) {
+        out.push({ code: "E_MISSING_FIELD", message: `sources[${i}] has a url but no sha256`, location: at(["sources", i]), hint: "every download is pinned by its sha256; add sha256: <64 hex digits>" });
+      }
+      if (s.url !== undefined && !/^(https?|file):\/\//.test(s.url)) {
+        out.push({ code: "E_BAD_VALUE", message: `sources[${i}].url must be http://, https:// or file://`, location: at(["sources", i, "url"]) });
+      }
+      if (s.path !== undefined) {
+        const d = checkLocalPath(pkg, projectRoot, s.path, at(["sources", i, "path"]));
+        if (d) out.push(d);
+        else if (!(await exists(join(pkg.dir, s.path)))) {
+          out.push({ code: "E_SOURCE_MISSING", message: `sources[${i}].path '${s.path}' does not exist`, location: at(["sources", i, "path"]) });
+        }
+      }
+      if (s.dest !== undefined && (isAbsolute(s.dest) || normalize(s.dest).startsWith(".."))) {
+        out.push({ code: "E_PATH_ESCAPE", message: `sources[${i}].dest '${s.dest}' must be a relative path inside $SRCDIR`, location: at(["sources", i, "dest"]) });
+      }
+    }
+    for (const [i, o] of (r.ownership ?? []).entries()) out.push(...checkImagePath(o.path, at(["ownership", i, "path"])));
+  }
+  for (const [i, d] of (r.depends ?? []).entries()) {
+    if (d === pkg.name) out.push({ code: "E_CYCLE", message: `package '${pkg.name}' depends on itself`, location: at(["depends", i]) });
+  }
+  return out;
+}
+
+async function exists(p: string): Promise<boolean> {
+  return access(p).then(() => true, () => false);
+}
+
+function checkImagePath(p: string, location: Diagnostic["location"]): Diagnostic[] {
+  if (p.split("/").includes("..")) return [{ code: "E_PATH_ESCAPE", message: `in-image path '${p}' contains '..'`, location }];
+  return [];
+}
+
+/** A recipe's local path must stay inside the project (packages may share files within it). */
+function checkLocalPath(pkg: Package, projectRoot: string, p: string, location: Diagnostic["location"]): Diagnostic | undefined {
+  const rel = relative(projectRoot, join(pkg.dir, p));
+  if (isAbsolute(p) || rel.startsWith("..")) {
+    return { code: "E_PATH_ESCAPE", message: `'${p}' is outside the project`, location, hint: "sources must live inside the project folder" };
+  }
+  return undefined;
+}

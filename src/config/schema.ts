@@ -1,0 +1,91 @@
+import { z } from "zod";
+
+/**
+ * The single source of truth for kiln.yml and pkg/<name>/build.yml. Loading
+ * validates against these, and `npm run schema` turns them into the JSON
+ * Schemas shipped in schema/ for editors.
+ */
+
+const NAME_RE = /^[a-z0-9][a-z0-9._-]*$/;
+export const ARCHS = ["amd64", "arm64", "riscv64"] as const;
+
+const pkgName = z.string().regex(NAME_RE, "a package name: lower-case letters, digits, '.', '_' and '-'");
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/, "64 lower-case hex digits (a sha256)");
+/** Octal permission bits; YAML 1.2 reads 0644 as the number 644, so numbers are read digit by digit as octal. */
+const mode = z
+  .union([z.string().regex(/^0?[0-7]{3,4}$/, "an octal mode such as \"0644\""), z.number().int().nonnegative()])
+  .describe("permission bits in octal, e.g. \"0644\" or \"0755\"");
+const inImagePath = z.string().regex(/^\//, "an absolute path inside the image, starting with '/'");
+
+export const fileEntrySchema = z
+  .strictObject({
+    path: inImagePath.describe("where the entry goes in the image"),
+    source: z.string().optional().describe("a file or directory in the package folder, copied (recursively) to path"),
+    contents: z.string().optional().describe("literal file contents"),
+    directory: z.boolean().optional().describe("create an (empty) directory"),
+    symlink: z.string().optional().describe("create a symbolic link with this target"),
+    mode: mode.optional(),
+    uid: z.number().int().nonnegative().optional(),
+    gid: z.number().int().nonnegative().optional(),
+    optional: z.boolean().optional().describe("skip this entry if source does not exist"),
+  })
+  .describe("one file, directory or link of a files package");
+
+const common = {
+  description: z.string().optional(),
+  version: z.string().optional().describe("the package's own version, shown in listings and SBOMs"),
+  depends: z.array(pkgName).optional().describe("packages needed to build this one; a script package gets them unpacked in $SYSROOT"),
+  arch: z.array(z.enum(ARCHS)).optional().describe("architectures this package supports (default: all)"),
+  labels: z.record(z.string(), z.string()).optional().describe("labels put into the OCI image config"),
+};
+
+export const filesRecipeSchema = z.strictObject({
+  kind: z.literal("files"),
+  ...common,
+  files: z.array(fileEntrySchema).min(1),
+});
+
+export const sourceSchema = z
+  .strictObject({
+    path: z.string().optional().describe("a local file or directory, relative to the package folder"),
+    url: z.string().optional().describe("http(s):// or file:// URL, downloaded once into the shared download cache"),
+    sha256: sha256.optional().describe("required with url"),
+    dest: z.string().optional().describe("name under $SRCDIR (default: the file or directory name)"),
+    extract: z.boolean().optional().describe("unpack a tar archive into dest (default: true for .tar* URLs)"),
+  })
+  .describe("a source: a local path, or a URL with its sha256");
+
+export const ownershipSchema = z.strictObject({
+  path: inImagePath,
+  uid: z.number().int().nonnegative().optional(),
+  gid: z.number().int().nonnegative().optional(),
+  mode: mode.optional(),
+});
+
+export const scriptRecipeSchema = z.strictObject({
+  kind: z.literal("script"),
+  ...common,
+  sources: z.array(sourceSchema).optional(),
+  script: z.string().min(1).describe("bash, run with cwd $SRCDIR; install results into $DESTDIR"),
+  env: z.record(z.string(), z.string()).optional().describe("extra environment for the script"),
+  tools: z.array(z.string()).optional().describe("host tools the script runs; their versions enter the cache key"),
+  ownership: z.array(ownershipSchema).optional().describe("owner and mode overrides for paths in the output"),
+});
+
+export const recipeSchema = z.discriminatedUnion("kind", [filesRecipeSchema, scriptRecipeSchema]);
+
+export const projectSchema = z.strictObject({
+  name: pkgName.describe("the project name"),
+  version: z.string().optional(),
+  org: z.string().regex(/^[a-z0-9][a-z0-9._/-]*$/).optional().describe("image name prefix, like EVE's lfedge (default: kiln)"),
+  archs: z.array(z.enum(ARCHS)).min(1).optional().describe("architectures the project builds for; the first is the default"),
+  sourceDateEpoch: z.number().int().nonnegative().optional().describe("the fixed time for every timestamp in outputs (default: SOURCE_DATE_EPOCH or 0)"),
+  packages: z.string().optional().describe("folder of package recipes (default: pkg)"),
+});
+
+export type FileEntry = z.infer<typeof fileEntrySchema>;
+export type Source = z.infer<typeof sourceSchema>;
+export type FilesRecipe = z.infer<typeof filesRecipeSchema>;
+export type ScriptRecipe = z.infer<typeof scriptRecipeSchema>;
+export type Recipe = z.infer<typeof recipeSchema>;
+export type ProjectConfig = z.infer<typeof projectSchema>;

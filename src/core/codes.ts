@@ -1,0 +1,53 @@
+/**
+ * The catalog of error codes. A code is never reused or renamed once released
+ * (yarn's rule): docs/errors.md is generated from this table by `npm run docs`
+ * and a test keeps the two in step.
+ */
+export interface CodeInfo {
+  /** One line: what went wrong. */
+  summary: string;
+  /** What the user usually does about it. */
+  fix: string;
+  /** Process exit code when this error ends the run. */
+  exit: ExitCode;
+}
+
+export const ExitCode = {
+  Ok: 0,
+  BuildFailed: 1,
+  BadInput: 2,
+  Environment: 3,
+  Interrupted: 130,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+export const CODES = {
+  E_USAGE: { summary: "The command line is not valid.", fix: "See `kiln --help` or `kiln COMMAND --help`.", exit: ExitCode.BadInput },
+  E_PROJECT_NOT_FOUND: { summary: "No kiln.yml in the given directory or any parent.", fix: "Run kiln inside a project, or pass `-C DIR`.", exit: ExitCode.BadInput },
+  E_CONFIG: { summary: "One or more configuration files have problems; each is listed with its own code.", fix: "Fix every listed problem; all of them are reported at once.", exit: ExitCode.BadInput },
+  E_YAML_SYNTAX: { summary: "A YAML file does not parse.", fix: "Fix the syntax at the given line and column.", exit: ExitCode.BadInput },
+  E_UNKNOWN_KEY: { summary: "A key that the schema does not know (often a typo).", fix: "Use the suggested key, or remove it. The JSON Schemas in schema/ list every key.", exit: ExitCode.BadInput },
+  E_MISSING_FIELD: { summary: "A required field is absent.", fix: "Add the field named in the message.", exit: ExitCode.BadInput },
+  E_WRONG_TYPE: { summary: "A value has the wrong type or an invalid form.", fix: "Write the value in the form the message says.", exit: ExitCode.BadInput },
+  E_BAD_VALUE: { summary: "A value has the right type but is not allowed (an unknown kind, a bad path, a malformed checksum).", fix: "Use one of the values the message lists.", exit: ExitCode.BadInput },
+  E_MISSING_DEP: { summary: "A package depends on a package that does not exist.", fix: "Create pkg/NAME/build.yml or fix the name (a suggestion is given when one is close).", exit: ExitCode.BadInput },
+  E_CYCLE: { summary: "Packages depend on each other in a cycle.", fix: "Break the cycle printed in the message; every edge names the file and line that declares it.", exit: ExitCode.BadInput },
+  E_UNKNOWN_TARGET: { summary: "A target named on the command line does not exist.", fix: "Run `kiln pkg list` to see the targets.", exit: ExitCode.BadInput },
+  E_PATH_ESCAPE: { summary: "A path leaves the directory it must stay in (a source outside the project, an in-image path with `..`).", fix: "Keep sources inside the project and in-image paths absolute and without `..`.", exit: ExitCode.BadInput },
+  E_SOURCE_MISSING: { summary: "A local file or directory named by a recipe does not exist.", fix: "Create it, fix the path, or mark the entry `optional: true`.", exit: ExitCode.BadInput },
+  E_SOURCE_CHECKSUM: { summary: "A downloaded source does not have the sha256 the recipe declares.", fix: "Check the URL; if the new file is trusted, put its sha256 (printed) into the recipe.", exit: ExitCode.BuildFailed },
+  E_SOURCE_FETCH: { summary: "A source could not be downloaded.", fix: "Check the URL and the network, or put the file into the download cache; with --offline nothing is downloaded.", exit: ExitCode.BuildFailed },
+  E_SCRIPT_FAILED: { summary: "A package's build script exited non-zero.", fix: "Read the log tail printed with the error; the full log is at the path shown.", exit: ExitCode.BuildFailed },
+  E_WRITE_OUTSIDE_DESTDIR: { summary: "A build script tried to write outside $DESTDIR and its scratch directory.", fix: "Install into \"$DESTDIR\" (e.g. `make install DESTDIR=\"$DESTDIR\"`).", exit: ExitCode.BuildFailed },
+  E_DEP_FAILED: { summary: "A target was not built because a target it depends on failed.", fix: "Fix the failed dependency first.", exit: ExitCode.BuildFailed },
+  E_BUILD_FAILED: { summary: "One or more targets failed; each is listed with its own code.", fix: "Fix the listed failures.", exit: ExitCode.BuildFailed },
+  E_TOOL_MISSING: { summary: "A host tool that the work needs is not installed.", fix: "Run the apt-get command printed with the error (or `kiln doctor`).", exit: ExitCode.Environment },
+  E_TOOL_FAILED: { summary: "A host tool exited non-zero.", fix: "The command line, its exit code and the tail of its output are printed; run it by hand to investigate.", exit: ExitCode.BuildFailed },
+  E_STORE_CORRUPT: { summary: "The store holds a blob whose content does not match its digest, or a reference to a missing blob.", fix: "Run `kiln store fsck --repair`; the affected targets are rebuilt on the next build.", exit: ExitCode.Environment },
+  E_STORE_IO: { summary: "The store could not be read or written.", fix: "Check the store path (--store, KILN_STORE), its permissions and free space.", exit: ExitCode.Environment },
+  E_NOT_BUILT: { summary: "The target has no build record yet, so there is nothing to compare or show.", fix: "Run `kiln build` first.", exit: ExitCode.BadInput },
+  E_INTERRUPTED: { summary: "The run was interrupted (Ctrl-C or SIGTERM); nothing partial was kept.", fix: "Run the command again; finished targets are reused.", exit: ExitCode.Interrupted },
+  E_INTERNAL: { summary: "A bug in kiln.", fix: "Please report it with the output of `kiln -v`.", exit: ExitCode.BuildFailed },
+} as const satisfies Record<string, CodeInfo>;
+
+export type Code = keyof typeof CODES;

@@ -1,0 +1,30 @@
+import { EventEmitter } from "node:events";
+
+/**
+ * What the core reports while it works. Reporters (TTY progress, plain lines,
+ * --json) render these; the core never prints.
+ */
+export type KilnEvent =
+  | { type: "plan"; total: number; toBuild: number; cached: number }
+  | { type: "start"; target: string; key: string }
+  | { type: "done"; target: string; key: string; cached: boolean; ms: number }
+  | { type: "fail"; target: string; code: string; message: string; log?: string }
+  | { type: "skip"; target: string; reason: string }
+  | { type: "wait"; target: string; reason: string }
+  | { type: "info"; message: string }
+  | { type: "warn"; message: string }
+  | { type: "debug"; message: string }
+  | { type: "summary"; built: number; cached: number; failed: number; skipped: number; ms: number };
+
+export class EventBus {
+  private readonly emitter = new EventEmitter();
+
+  emit(ev: KilnEvent): void {
+    this.emitter.emit("event", ev);
+  }
+
+  on(fn: (ev: KilnEvent) => void): () => void {
+    this.emitter.on("event", fn);
+    return () => this.emitter.off("event", fn);
+  }
+}

@@ -1,0 +1,49 @@
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+
+/** An OCI-style digest: "sha256:" + 64 hex. Branded so raw strings don't pass by accident. */
+export type Digest = string & { readonly __digest: unique symbol };
+
+export function sha256Hex(data: string | Uint8Array): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+export function digestOf(data: string | Uint8Array): Digest {
+  return `sha256:${sha256Hex(data)}` as Digest;
+}
+
+export function asDigest(s: string): Digest {
+  if (!/^sha256:[0-9a-f]{64}$/.test(s)) throw new Error(`not a sha256 digest: ${s}`);
+  return s as Digest;
+}
+
+export function hexOf(d: Digest): string {
+  return d.slice("sha256:".length);
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const h = createHash("sha256");
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return h.digest("hex");
+}
+
+/**
+ * Canonical JSON: object keys sorted, no whitespace, undefined dropped. The
+ * cache key of a target is the sha256 of this serialization of its input record.
+ */
+export function stableJson(value: unknown): string {
+  return JSON.stringify(sortDeep(value));
+}
+
+function sortDeep(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortDeep);
+  if (v && typeof v === "object" && !(v instanceof Uint8Array)) {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(v).sort()) {
+      const x = (v as Record<string, unknown>)[k];
+      if (x !== undefined) out[k] = sortDeep(x);
+    }
+    return out;
+  }
+  return v;
+}

@@ -1,0 +1,106 @@
+import { KilnError, type Diagnostic, type Location } from "../core/errors.js";
+import type { Package, Project } from "../config/project.js";
+import { didYouMean } from "../config/suggest.js";
+import { locate } from "../config/yaml.js";
+
+/** A buildable thing. Today packages ("pkg/NAME"); images and disks join in later stages. */
+export interface Target {
+  id: string;
+  pkg: Package;
+  deps: string[];
+}
+
+export interface Graph {
+  targets: Map<string, Target>;
+  /** Target ids, dependencies before dependents, ties by name. */
+  order: string[];
+}
+
+export const pkgId = (name: string) => `pkg/${name}`;
+
+/** Build the package graph; missing dependencies and cycles are errors naming the file and line. */
+export function buildGraph(project: Project): Graph {
+  const targets = new Map<string, Target>();
+  const diagnostics: Diagnostic[] = [];
+  for (const pkg of project.packages.values()) {
+    const deps: string[] = [];
+    for (const [i, dep] of (pkg.recipe.depends ?? []).entries()) {
+      if (!project.packages.has(dep)) {
+        diagnostics.push({
+          code: "E_MISSING_DEP",
+          message: `package '${pkg.name}' depends on '${dep}', which does not exist`,
+          location: locate(pkg.file, ["depends", i]),
+          hint: didYouMean(dep, project.packages.keys()) ?? `create pkg/${dep}/build.yml`,
+        });
+      } else if (dep !== pkg.name) {
+        deps.push(pkgId(dep));
+      }
+    }
+    targets.set(pkgId(pkg.name), { id: pkgId(pkg.name), pkg, deps: [...new Set(deps)] });
+  }
+  if (diagnostics.length) throw KilnError.fromDiagnostics(diagnostics);
+  return { targets, order: topoOrder(targets) };
+}
+
+function edgeLocation(from: Target, to: string): Location {
+  const i = (from.pkg.recipe.depends ?? []).indexOf(to.slice("pkg/".length));
+  return locate(from.pkg.file, ["depends", i]);
+}
+
+function topoOrder(targets: Map<string, Target>): string[] {
+  const state = new Map<string, "visiting" | "done">();
+  const order: string[] = [];
+  const stack: string[] = [];
+  const visit = (id: string) => {
+    const s = state.get(id);
+    if (s === "done") return;
+    if (s === "visiting") {
+      const cycle = [...stack.slice(stack.indexOf(id)), id];
+      const edges = cycle.slice(0, -1).map((from, i) => {
+        const loc = edgeLocation(targets.get(from)!, cycle[i + 1]!);
+        return `  ${from} → ${cycle[i + 1]}   (${loc.file}:${loc.line}:${loc.col})`;
+      });
+      throw new KilnError("E_CYCLE", `dependency cycle: ${cycle.join(" → ")}`, {
+        location: edgeLocation(targets.get(cycle[0]!)!, cycle[1]!),
+        details: edges,
+        hint: "remove one of these depends entries",
+      });
+    }
+    state.set(id, "visiting");
+    stack.push(id);
+    for (const d of [...targets.get(id)!.deps].sort()) visit(d);
+    stack.pop();
+    state.set(id, "done");
+    order.push(id);
+  };
+  for (const id of [...targets.keys()].sort()) visit(id);
+  return order;
+}
+
+/** The targets named plus everything they depend on, in build order. */
+export function closure(graph: Graph, roots: string[]): string[] {
+  const want = new Set<string>();
+  const add = (id: string) => {
+    if (want.has(id)) return;
+    want.add(id);
+    for (const d of graph.targets.get(id)!.deps) add(d);
+  };
+  roots.forEach(add);
+  return graph.order.filter((id) => want.has(id));
+}
+
+/** Map user spellings ("hello", "pkg/hello", "pkg/hello/") to target ids. */
+export function resolveTargets(graph: Graph, names: string[]): string[] {
+  const ids: string[] = [];
+  const diagnostics: Diagnostic[] = [];
+  for (const raw of names) {
+    const n = raw.replace(/\/+$/, "");
+    const id = n.startsWith("pkg/") ? n : pkgId(n);
+    if (graph.targets.has(id)) ids.push(id);
+    else {
+      diagnostics.push({ code: "E_UNKNOWN_TARGET", message: `no target '${raw}'`, hint: didYouMean(id, graph.targets.keys()) ?? "run `kiln pkg list` to see the targets" });
+    }
+  }
+  if (diagnostics.length) throw KilnError.fromDiagnostics(diagnostics);
+  return ids;
+}

@@ -1,0 +1,72 @@
+import { lstat, readdir, readlink } from "node:fs/promises";
+import { join, relative } from "node:path";
+import { sha256File, sha256Hex, stableJson } from "../core/hash.js";
+import type { Package, Project } from "../config/project.js";
+import type { Recipe } from "../config/schema.js";
+
+/** Bump when the meaning of a key or the shape of outputs changes: every key changes with it. */
+export const KILN_FORMAT = 1;
+
+/**
+ * Everything a target's output depends on, as named fields (wireit's
+ * FingerprintData). The key is sha256(stableJson(record)); `kiln explain`
+ * diffs two records field by field.
+ */
+export interface KeyRecord {
+  format: number;
+  target: string;
+  kind: Recipe["kind"];
+  arch: string;
+  /** The parsed recipe: a change of meaning shows here, a reformatting does not. */
+  recipe: Recipe;
+  /** Every file of the package folder and every local source, by project-relative path: "sha256:…" plus "+x" when executable, or "-> target" for links. */
+  files: Record<string, string>;
+  /** Downloaded sources: url → sha256. */
+  sources: Record<string, string>;
+  /** Keys of the packages this one is built with (whose keys cover their own deps). */
+  deps: Record<string, string>;
+  knobs: { sourceDateEpoch: number };
+  /** Host tools the build runs, with their versions. */
+  tools: Record<string, string>;
+}
+
+export function keyOf(record: KeyRecord): string {
+  return sha256Hex(stableJson(record));
+}
+
+/** Hash a file tree into `out` (path → digest). Sorted walk; links recorded by target, not followed. */
+async function hashTree(root: string, abs: string, out: Record<string, string>): Promise<void> {
+  const st = await lstat(abs).catch(() => undefined);
+  if (!st) return;
+  const rel = relative(root, abs);
+  if (st.isSymbolicLink()) out[rel] = `-> ${await readlink(abs)}`;
+  else if (st.isDirectory()) {
+    const names = (await readdir(abs)).sort();
+    await Promise.all(names.map((n) => hashTree(root, join(abs, n), out)));
+  } else if (st.isFile()) out[rel] = `sha256:${await sha256File(abs)}${st.mode & 0o111 ? "+x" : ""}`;
+}
+
+/** Local paths a recipe reads that live outside its own package folder. */
+function externalPaths(pkg: Package): string[] {
+  const r = pkg.recipe;
+  const paths = r.kind === "files" ? r.files.flatMap((f) => (f.source ? [f.source] : [])) : (r.sources ?? []).flatMap((s) => (s.path ? [s.path] : []));
+  return paths.map((p) => join(pkg.dir, p)).filter((p) => relative(pkg.dir, p).startsWith(".."));
+}
+
+export async function fileInputs(project: Project, pkg: Package): Promise<Record<string, string>> {
+  const files: Record<string, string> = {};
+  await hashTree(project.root, pkg.dir, files);
+  for (const p of externalPaths(pkg)) await hashTree(project.root, p, files);
+  // Sorted keys: stableJson sorts too, but listings read better this way.
+  return Object.fromEntries(Object.entries(files).sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
+export function toolsFor(recipe: Recipe): string[] {
+  if (recipe.kind === "script") return ["bash", "bwrap", "tar", ...(recipe.tools ?? [])];
+  return [];
+}
+
+export function downloadSources(recipe: Recipe): Record<string, string> {
+  if (recipe.kind !== "script") return {};
+  return Object.fromEntries((recipe.sources ?? []).flatMap((s) => (s.url && s.sha256 ? [[s.url, s.sha256]] : [])));
+}

@@ -1,0 +1,98 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Project } from "../config/project.js";
+import { writeFileAtomic } from "../core/atomic.js";
+import type { Store } from "../store/layout.js";
+import { toolVersions } from "../store/tools.js";
+import { describeChange, diffRecords } from "./explain.js";
+import { closure, type Graph, type Target } from "./graph.js";
+import { downloadSources, fileInputs, KILN_FORMAT, keyOf, type KeyRecord, toolsFor } from "./inputs.js";
+
+export interface PlanNode {
+  target: Target;
+  key: string;
+  record: KeyRecord;
+  /** The image reference in the store: ORG/NAME:TAG. */
+  ref: string;
+  cached: boolean;
+  /** Why it will build (or "cached"). */
+  reason: string;
+}
+
+export interface Plan {
+  arch: string;
+  nodes: Map<string, PlanNode>;
+  /** Ids in build order. */
+  order: string[];
+}
+
+/** The image tag of a key: 40 hex digits, like linuxkit's tree-hash tags. */
+export const tagOf = (key: string) => key.slice(0, 40);
+
+export function recordPath(outDir: string, arch: string, id: string): string {
+  return join(outDir, ".kiln", "records", arch, `${id.replace(/\//g, "_")}.json`);
+}
+
+export async function readLastRecord(outDir: string, arch: string, id: string): Promise<KeyRecord | undefined> {
+  const text = await readFile(recordPath(outDir, arch, id), "utf8").catch(() => undefined);
+  return text ? (JSON.parse(text) as KeyRecord) : undefined;
+}
+
+export async function writeLastRecord(outDir: string, arch: string, id: string, record: KeyRecord): Promise<void> {
+  await writeFileAtomic(recordPath(outDir, arch, id), JSON.stringify(record, null, 1) + "\n");
+}
+
+export interface PlanOptions {
+  arch: string;
+  outDir: string;
+  /** Roots to build; all targets when empty. */
+  roots?: string[];
+}
+
+/**
+ * Compute every target's key (dependencies first, since a key includes its
+ * dependencies' keys) and ask the store which are already built. Reads files
+ * and the store's index; runs nothing slow.
+ */
+export async function makePlan(project: Project, graph: Graph, store: Store, opts: PlanOptions): Promise<Plan> {
+  const order = opts.roots?.length ? closure(graph, opts.roots) : graph.order;
+  const allTools = [...new Set(order.flatMap((id) => toolsFor(graph.targets.get(id)!.pkg.recipe)))];
+  const [tools, index, files] = await Promise.all([
+    toolVersions(store, allTools),
+    store.readIndex(),
+    Promise.all(order.map((id) => fileInputs(project, graph.targets.get(id)!.pkg))),
+  ]);
+  const refs = new Set(index.manifests.map((m) => m.annotations?.["org.opencontainers.image.ref.name"]));
+  const nodes = new Map<string, PlanNode>();
+  for (const [i, id] of order.entries()) {
+    const target = graph.targets.get(id)!;
+    const recipe = target.pkg.recipe;
+    const record: KeyRecord = {
+      format: KILN_FORMAT,
+      target: id,
+      kind: recipe.kind,
+      arch: opts.arch,
+      recipe,
+      files: files[i]!,
+      sources: downloadSources(recipe),
+      deps: Object.fromEntries(target.deps.map((d) => [d, nodes.get(d)!.key])),
+      knobs: { sourceDateEpoch: project.sourceDateEpoch },
+      tools: Object.fromEntries(toolsFor(recipe).map((t) => [t, tools[t]!])),
+    };
+    const key = keyOf(record);
+    const ref = `${project.org}/${target.pkg.name}:${tagOf(key)}`;
+    const cached = refs.has(ref);
+    nodes.set(id, { target, key, record, ref, cached, reason: cached ? "cached" : "" });
+  }
+  await Promise.all(
+    [...nodes.entries()].filter(([, n]) => !n.cached).map(async ([id, n]) => {
+      const last = await readLastRecord(opts.outDir, opts.arch, id);
+      if (!last) n.reason = "never built";
+      else {
+        const changes = diffRecords(last, n.record);
+        n.reason = changes.length ? changes.slice(0, 3).map(describeChange).join("; ") + (changes.length > 3 ? ` (+${changes.length - 3} more)` : "") : "not in the store";
+      }
+    }),
+  );
+  return { arch: opts.arch, nodes, order };
+}

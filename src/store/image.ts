@@ -1,0 +1,57 @@
+import { stableJson } from "../core/hash.js";
+import { type Descriptor, MT, type Store } from "./layout.js";
+
+export interface ImageSpec {
+  arch: string;
+  layers: Descriptor[];
+  /** Seconds since the epoch for the config's `created` (SOURCE_DATE_EPOCH). */
+  created: number;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+export interface ImageConfig {
+  architecture: string;
+  os: string;
+  created: string;
+  config: { Labels?: Record<string, string> };
+  rootfs: { type: "layers"; diff_ids: string[] };
+  history?: unknown[];
+}
+
+export interface Manifest {
+  schemaVersion: 2;
+  mediaType: string;
+  config: Descriptor;
+  layers: Descriptor[];
+  annotations?: Record<string, string>;
+}
+
+/**
+ * Write an image's config and manifest (its layers are already in the store).
+ * Layers are stored uncompressed, so a layer's diff_id is its digest; the JSON
+ * is canonical so the same inputs give the same manifest digest.
+ */
+export async function writeImage(store: Store, spec: ImageSpec): Promise<Descriptor> {
+  const config: ImageConfig = {
+    architecture: spec.arch,
+    os: "linux",
+    created: new Date(spec.created * 1000).toISOString(),
+    config: spec.labels && Object.keys(spec.labels).length ? { Labels: spec.labels } : {},
+    rootfs: { type: "layers", diff_ids: spec.layers.map((l) => l.digest) },
+  };
+  const configDesc = await store.putBytes(stableJson(config), MT.config);
+  const manifest: Manifest = {
+    schemaVersion: 2,
+    mediaType: MT.manifest,
+    config: configDesc,
+    layers: spec.layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
+    annotations: spec.annotations,
+  };
+  const desc = await store.putBytes(stableJson(manifest), MT.manifest);
+  return { ...desc, platform: { architecture: spec.arch, os: "linux" } };
+}
+
+export async function readManifest(store: Store, desc: Descriptor): Promise<Manifest> {
+  return store.readJson<Manifest>(desc.digest);
+}
