@@ -29,7 +29,7 @@ export function action(cmd: Command, handler: Handler) {
     let events = 0;
     bus.on(() => events++);
     try {
-      const res = await (handler as (inv: Invocation, ...a: unknown[]) => Promise<CommandResult>)({ globals, bus }, ...args.slice(0, -2));
+      const res = await (handler as (inv: Invocation, ...a: unknown[]) => Promise<CommandResult>)({ globals, bus }, ...args.slice(0, -1));
       detach();
       // With --json, a command that streamed events ends with a result event; others print their data alone.
       if (globals.json) process.stdout.write(JSON.stringify(events ? { type: "result", data: res.data } : res.data) + "\n");

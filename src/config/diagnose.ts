@@ -108,8 +108,8 @@ function toDiagnostics(schema: AnySchema, file: YamlFile, issue: z.core.$ZodIssu
   if (issue.code === "invalid_type") {
     return [{ code: "E_WRONG_TYPE", message: `${where}: expected ${issue.expected}, got ${describeValue(value)}`, location: locate(file, path) }];
   }
-  const schemaHere = schemaAt(schema, file.data, path);
-  const description = schemaHere?.description;
+  // A format error's message already says what is expected (the schema's regex messages); others get the field's description.
+  const description = issue.code === "invalid_format" ? undefined : schemaAt(schema, file.data, path)?.description;
   return [{
     code: issue.code === "invalid_format" ? "E_BAD_VALUE" : "E_WRONG_TYPE",
     message: `${where}: ${issue.message}`,

@@ -4,7 +4,8 @@ import { KilnError, type Diagnostic } from "../core/errors.js";
 import { validate } from "./diagnose.js";
 import { checkRecipe } from "./recipe-rules.js";
 import { projectSchema, recipeSchema, type ProjectConfig, type Recipe } from "./schema.js";
-import { readYaml, type YamlFile } from "./yaml.js";
+import { didYouMean } from "./suggest.js";
+import { locate, readYaml, type YamlFile } from "./yaml.js";
 
 export interface Package {
   name: string;
@@ -29,6 +30,34 @@ export const RECIPE_FILE = "build.yml";
 
 async function exists(p: string): Promise<boolean> {
   return access(p).then(() => true, () => false);
+}
+
+/** The schema and the rules may both object to one value (a bad mode): report it once. */
+function onePerPlace(diags: Diagnostic[]): Diagnostic[] {
+  const seen = new Set<string>();
+  return diags.filter((d) => {
+    const k = d.location ? `${d.location.file}:${d.location.line}:${d.location.col}` : `${d.code}:${d.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+/** Every `depends` entry must name a package of the project. */
+function missingDependencies(packages: Map<string, Package>, names: Set<string>): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const pkg of packages.values()) {
+    for (const [i, dep] of (pkg.recipe.depends ?? []).entries()) {
+      if (names.has(dep)) continue;
+      out.push({
+        code: "E_MISSING_DEP",
+        message: `package '${pkg.name}' depends on '${dep}', which does not exist`,
+        location: locate(pkg.file, ["depends", i]),
+        hint: didYouMean(dep, names) ?? `create pkg/${dep}/build.yml`,
+      });
+    }
+  }
+  return out;
 }
 
 /** Walk up from `start` to the folder holding kiln.yml. */
@@ -87,12 +116,12 @@ export async function loadProject(start: string): Promise<Project> {
     }
     const v = validate(recipeSchema, item.parsed.file);
     diagnostics.push(...v.diagnostics);
-    if (!v.value) continue;
-    const pkg: Package = { name: item.name, dir: item.dir, recipe: v.value, file: item.parsed.file };
+    const pkg: Package = { name: item.name, dir: item.dir, recipe: (v.value ?? item.parsed.file.data) as Recipe, file: item.parsed.file };
     diagnostics.push(...(await checkRecipe(pkg, root)));
-    packages.set(item.name, pkg);
+    if (v.value) packages.set(item.name, pkg);
   }
-  if (diagnostics.length || !config || !main.file) throw KilnError.fromDiagnostics(diagnostics);
+  diagnostics.push(...missingDependencies(packages, new Set(loaded.flatMap((l) => (l ? [l.name] : [])))));
+  if (diagnostics.length || !config || !main.file) throw KilnError.fromDiagnostics(onePerPlace(diagnostics));
   const envEpoch = Number(process.env.SOURCE_DATE_EPOCH);
   return {
     root,

@@ -1,13 +1,17 @@
 import { access } from "node:fs/promises";
 import { isAbsolute, join, normalize, relative } from "node:path";
 import type { Diagnostic } from "../core/errors.js";
+import { parseMode } from "./mode.js";
 import type { Package } from "./project.js";
+import type { Recipe } from "./schema.js";
 import { locate } from "./yaml.js";
 
 /** Rules the schema cannot express: exactly-one-of fields, paths that must stay inside their folder. */
 export async function checkRecipe(pkg: Package, projectRoot: string): Promise<Diagnostic[]> {
   const out: Diagnostic[] = [];
-  const r = pkg.recipe;
+  // Runs on the raw data too when the schema found problems, so every problem is reported in one go:
+  // hence the defensive shape checks below.
+  const r = sanitize(pkg.recipe);
   const at = (path: (string | number)[]) => locate(pkg.file, path);
   if (r.kind === "files") {
     for (const [i, f] of r.files.entries()) {
@@ -53,10 +57,53 @@ export async function checkRecipe(pkg: Package, projectRoot: string): Promise<Di
     }
     for (const [i, o] of (r.ownership ?? []).entries()) out.push(...checkImagePath(o.path, at(["ownership", i, "path"])));
   }
+  const modes: [(string | number)[], string | number | undefined][] =
+    r.kind === "files" ? r.files.map((f, i) => [["files", i, "mode"], f.mode]) : (r.ownership ?? []).map((o, i) => [["ownership", i, "mode"], o.mode]);
+  for (const [path, m] of modes) {
+    if (m === undefined) continue;
+    try {
+      parseMode(m);
+    } catch {
+      out.push({ code: "E_BAD_VALUE", message: `mode ${JSON.stringify(m)} is not an octal mode`, location: at(path), hint: 'write it as a string such as "0644" or "0755"' });
+    }
+  }
   for (const [i, d] of (r.depends ?? []).entries()) {
     if (d === pkg.name) out.push({ code: "E_CYCLE", message: `package '${pkg.name}' depends on itself`, location: at(["depends", i]) });
   }
   return out;
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => !!v && typeof v === "object" && !Array.isArray(v);
+const strOrUndef = (v: unknown) => (typeof v === "string" ? v : undefined);
+
+/** Keep only the parts of a possibly invalid recipe whose shape the rules can read. */
+function sanitize(raw: unknown): Recipe {
+  const r = isObj(raw) ? raw : {};
+  const list = (v: unknown) => (Array.isArray(v) ? v.map((x) => (isObj(x) ? x : {})) : []);
+  const mode = (v: unknown) => (typeof v === "string" || typeof v === "number" ? v : undefined);
+  const depends = Array.isArray(r.depends) ? r.depends.filter((d): d is string => typeof d === "string") : [];
+  if (r.kind === "script") {
+    return {
+      kind: "script",
+      script: "",
+      depends,
+      sources: list(r.sources).map((s) => ({ path: strOrUndef(s.path), url: strOrUndef(s.url), sha256: strOrUndef(s.sha256), dest: strOrUndef(s.dest) })),
+      ownership: list(r.ownership).map((o) => ({ path: strOrUndef(o.path) ?? "/", mode: mode(o.mode) })),
+    };
+  }
+  return {
+    kind: "files",
+    depends,
+    files: list(r.files).map((f) => ({
+      path: strOrUndef(f.path) ?? "/",
+      source: strOrUndef(f.source),
+      contents: strOrUndef(f.contents),
+      directory: f.directory === true ? true : undefined,
+      symlink: strOrUndef(f.symlink),
+      optional: f.optional === true ? true : undefined,
+      mode: mode(f.mode),
+    })),
+  };
 }
 
 async function exists(p: string): Promise<boolean> {

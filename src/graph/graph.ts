@@ -18,27 +18,13 @@ export interface Graph {
 
 export const pkgId = (name: string) => `pkg/${name}`;
 
-/** Build the package graph; missing dependencies and cycles are errors naming the file and line. */
+/** Build the package graph (dependencies were checked when the project loaded); cycles are errors naming each edge's file and line. */
 export function buildGraph(project: Project): Graph {
   const targets = new Map<string, Target>();
-  const diagnostics: Diagnostic[] = [];
   for (const pkg of project.packages.values()) {
-    const deps: string[] = [];
-    for (const [i, dep] of (pkg.recipe.depends ?? []).entries()) {
-      if (!project.packages.has(dep)) {
-        diagnostics.push({
-          code: "E_MISSING_DEP",
-          message: `package '${pkg.name}' depends on '${dep}', which does not exist`,
-          location: locate(pkg.file, ["depends", i]),
-          hint: didYouMean(dep, project.packages.keys()) ?? `create pkg/${dep}/build.yml`,
-        });
-      } else if (dep !== pkg.name) {
-        deps.push(pkgId(dep));
-      }
-    }
-    targets.set(pkgId(pkg.name), { id: pkgId(pkg.name), pkg, deps: [...new Set(deps)] });
+    const deps = [...new Set((pkg.recipe.depends ?? []).filter((d) => d !== pkg.name).map(pkgId))];
+    targets.set(pkgId(pkg.name), { id: pkgId(pkg.name), pkg, deps });
   }
-  if (diagnostics.length) throw KilnError.fromDiagnostics(diagnostics);
   return { targets, order: topoOrder(targets) };
 }
 
