@@ -87,7 +87,7 @@ function sanitize(raw: unknown): Recipe {
       kind: "script",
       script: "",
       depends,
-      sources: list(r.sources).map((s) => ({ path: strOrUndef(s.path), url: strOrUndef(s.url), sha256: strOrUndef(s.sha256), dest: strOrUndef(s.dest) })),
+      sources: list(r.sources).map((s) => ({ path: strOrUndef(s.path), url: strOrUndef(s.url), sha256: s.sha256 === undefined ? undefined : String(s.sha256), dest: strOrUndef(s.dest) })),
       ownership: list(r.ownership).map((o) => ({ path: strOrUndef(o.path) ?? "/", mode: mode(o.mode) })),
     };
   }
