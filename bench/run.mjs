@@ -337,15 +337,17 @@ async function main() {
   console.log(`machine: ${m.nproc} × ${m.model}, ${m.ram} RAM, node ${m.node}, kiln ${m.kiln}${distNote}`);
 
   const started = Date.now();
+  const loadBefore = os.loadavg()[0];
   const rows = [];
   for (const s of opts.sections) {
     console.log(`[${s}]`);
     rows.push(...(await SECTIONS[s](ctx)));
   }
   const total = (Date.now() - started) / 1000;
+  const load = `1-min load average ${loadBefore.toFixed(2)} at start, ${os.loadavg()[0].toFixed(2)} at end (other work on the machine adds noise)`;
   console.log("");
   console.log(table(rows));
-  console.log(`\n(total ${total.toFixed(0)} s)`);
+  console.log(`\n(total ${total.toFixed(0)} s; ${load})`);
 
   if (opts.results) {
     const date = new Date().toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
@@ -357,6 +359,7 @@ async function main() {
       `- node ${m.node}; kiln ${m.kiln}${distNote}; ${m.bwrap}`,
       `- project: bench/gen-project.mjs N=${design.packages} seed=42 → ${design.files} files + ${design.script} script packages, ${design.edges} dependency edges, depth ${design.depth}; -j ${ctx.jobs}`,
       `- wall time from a monotonic clock around \`node bin/kiln.js …\` (includes node start-up); CPU and RSS from GNU time`,
+      `- ${load}; bench total ${total.toFixed(0)} s`,
       "",
       markdownTable(rows),
       "",

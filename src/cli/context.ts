@@ -48,7 +48,6 @@ export async function openStore(g: GlobalOptions): Promise<Store> {
 /** Load the project, its graph and the store for a command that works on a project. */
 export async function openContext(g: GlobalOptions, bus: EventBus): Promise<Context> {
   const project = await loadProject(resolve(g.dir ?? "."));
-  const graph = buildGraph(project);
   const arch = g.arch ?? project.archs[0]!;
   if (!(ARCHS as readonly string[]).includes(arch)) {
     throw new KilnError("E_USAGE", `unknown architecture '${arch}'`, { hint: didYouMean(arch, ARCHS) ?? `one of: ${ARCHS.join(", ")}` });
@@ -56,6 +55,7 @@ export async function openContext(g: GlobalOptions, bus: EventBus): Promise<Cont
   if (!project.archs.includes(arch)) {
     throw new KilnError("E_BAD_VALUE", `architecture '${arch}' is not in the project's archs (${project.archs.join(", ")})`, { location: { file: project.file.display } });
   }
+  const graph = buildGraph(project, arch);
   const outDir = g.out ? (isAbsolute(g.out) ? g.out : resolve(g.out)) : join(project.root, "out");
   return {
     project,

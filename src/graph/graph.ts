@@ -18,13 +18,28 @@ export interface Graph {
 
 export const pkgId = (name: string) => `pkg/${name}`;
 
-/** Build the package graph (dependencies were checked when the project loaded); cycles are errors naming each edge's file and line. */
-export function buildGraph(project: Project): Graph {
+/**
+ * Build the package graph for one architecture (dependencies were checked
+ * when the project loaded). A package whose `arch` list leaves this
+ * architecture out is not a target here; depending on one is an error.
+ * Cycles are errors naming each edge's file and line.
+ */
+export function buildGraph(project: Project, arch: string): Graph {
   const targets = new Map<string, Target>();
+  const diagnostics: Diagnostic[] = [];
+  const supports = (p: Package) => !p.recipe.arch || p.recipe.arch.includes(arch as never);
   for (const pkg of project.packages.values()) {
-    const deps = [...new Set((pkg.recipe.depends ?? []).filter((d) => d !== pkg.name).map(pkgId))];
-    targets.set(pkgId(pkg.name), { id: pkgId(pkg.name), pkg, deps });
+    if (!supports(pkg)) continue;
+    const deps = [...new Set((pkg.recipe.depends ?? []).filter((d) => d !== pkg.name))];
+    for (const [i, d] of deps.entries()) {
+      const dep = project.packages.get(d);
+      if (dep && !supports(dep)) {
+        diagnostics.push({ code: "E_BAD_VALUE", message: `package '${pkg.name}' depends on '${d}', which is not built for ${arch} (its arch: ${dep.recipe.arch!.join(", ")})`, location: locate(pkg.file, ["depends", i]) });
+      }
+    }
+    targets.set(pkgId(pkg.name), { id: pkgId(pkg.name), pkg, deps: deps.map(pkgId) });
   }
+  if (diagnostics.length) throw KilnError.fromDiagnostics(diagnostics);
   return { targets, order: topoOrder(targets) };
 }
 

@@ -96,3 +96,23 @@ describe("content-addressed rebuilds", () => {
     expect(m.stderr).toMatch(/error\[E_MISSING_DEP\]: package 'app' depends on 'bsae', which does not exist\n\s+--> pkg\/app\/build\.yml:2:11\n\s+hint: did you mean 'base'\?/);
   });
 });
+
+describe("per-architecture packages", () => {
+  it("leaves out a package for an architecture it does not support, and refuses depending on it there", async () => {
+    const dir = await writeProject({
+      "kiln.yml": "name: t\narchs: [amd64, arm64]\n",
+      "pkg/fw/build.yml": "kind: files\narch: [arm64]\nfiles:\n  - path: /fw\n    contents: fw\n",
+      "pkg/any/build.yml": "kind: files\nfiles:\n  - path: /any\n    contents: any\n",
+    });
+    const store = await tempDir();
+    const amd = await kiln(["-C", dir, "--json", "build"], { store });
+    expect(built(amd.stdout)).toEqual(["pkg/any"]);
+    const arm = await kiln(["-C", dir, "--json", "build", "ZARCH=arm64"], { store });
+    expect(arm.code, arm.stderr).toBe(0);
+    expect(built(arm.stdout)).toEqual(["pkg/any", "pkg/fw"]);
+    await writeProject({ "pkg/any/build.yml": "kind: files\ndepends: [fw]\nfiles:\n  - path: /any\n    contents: any\n" }, dir);
+    const bad = await kiln(["-C", dir, "validate"], { store });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/package 'any' depends on 'fw', which is not built for amd64[\s\S]*?pkg\/any\/build\.yml:2:11/);
+  });
+});

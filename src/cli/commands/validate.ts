@@ -32,8 +32,10 @@ export function registerValidate(program: Command): void {
         return { data: { files, ok: true }, text: `${files.length} file${files.length > 1 ? "s" : ""} OK` };
       }
       const project = await loadProject(resolve(inv.globals.dir ?? "."));
-      const graph = buildGraph(project);
-      return { data: { project: project.config.name, packages: graph.order.length, ok: true }, text: `${project.config.name}: kiln.yml and ${graph.order.length} packages OK` };
+      // Every architecture the project builds for must give a sound graph.
+      for (const arch of project.archs) buildGraph(project, arch);
+      const n = project.packages.size;
+      return { data: { project: project.config.name, packages: n, archs: project.archs, ok: true }, text: `${project.config.name}: kiln.yml and ${n} packages OK for ${project.archs.join(", ")}` };
     }),
   );
 }

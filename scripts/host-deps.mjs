@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+// Install the Debian packages a task needs, idempotently: only what is missing
+// is installed, with sudo when not root. Used by `npm test` and `npm run example`.
+import { spawnSync } from "node:child_process";
+import { accessSync, constants } from "node:fs";
+
+/** task → [tool to look for, Debian package that provides it] */
+const NEEDS = {
+  example: [["bash", "bash"], ["tar", "tar"], ["bwrap", "bubblewrap"]],
+  test: [["bash", "bash"], ["tar", "tar"], ["bwrap", "bubblewrap"], ["skopeo", "skopeo"], ["umoci", "umoci"], ["pgrep", "procps"]],
+};
+
+const task = process.argv[2] ?? "test";
+const needs = NEEDS[task];
+if (!needs) {
+  console.error(`host-deps: unknown task '${task}' (one of: ${Object.keys(NEEDS).join(", ")})`);
+  process.exit(2);
+}
+
+function has(tool) {
+  for (const dir of (process.env.PATH ?? "").split(":").concat(["/usr/sbin", "/sbin"])) {
+    try {
+      accessSync(`${dir}/${tool}`, constants.X_OK);
+      return true;
+    } catch {
+      // keep looking
+    }
+  }
+  return false;
+}
+
+const missing = [...new Set(needs.filter(([tool]) => !has(tool)).map(([, pkg]) => pkg))];
+if (!missing.length) process.exit(0);
+const root = process.getuid?.() === 0;
+const prefix = root ? [] : ["sudo", "-n"];
+console.error(`host-deps: installing ${missing.join(" ")} (apt-get)`);
+const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+const run = (args) => spawnSync(prefix[0] ?? args[0], prefix.length ? [...prefix.slice(1), ...args] : args.slice(1), { stdio: "inherit", env });
+if (run(["apt-get", "update", "-qq"]).status !== 0) console.error("host-deps: apt-get update failed; trying the install anyway");
+const res = run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", ...missing]);
+if (res.status !== 0) {
+  console.error(`host-deps: could not install ${missing.join(" ")}; run: ${root ? "" : "sudo "}apt-get install -y ${missing.join(" ")}`);
+  process.exit(1);
+}
