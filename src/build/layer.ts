@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { pipeline } from "node:stream/promises";
 import { Transform } from "node:stream";
-import tar from "tar-stream";
+import type tar from "tar-stream";
 import { type Digest } from "../core/hash.js";
 import { type Descriptor, MT, type Store } from "../store/layout.js";
 
@@ -53,7 +53,9 @@ export function normalizeEntries(entries: LayerEntry[]): LayerEntry[] {
  */
 export async function writeLayer(store: Store, entries: LayerEntry[], mtime: number): Promise<Descriptor> {
   const sorted = normalizeEntries(entries);
-  const pack = tar.pack();
+  // Loaded here, not at start-up: a no-op build never writes a layer.
+  const { default: tarStream } = await import("tar-stream");
+  const pack = tarStream.pack();
   const hash = createHash("sha256");
   let size = 0;
   const counter = new Transform({

@@ -12,8 +12,8 @@ import type { Store } from "../store/layout.js";
 
 export interface FetchOptions {
   offline: boolean;
-  /** Where the sha256 is declared, for the error. */
-  location?: Location;
+  /** Where the sha256 is declared, for the error (computed only when needed). */
+  location?: () => Location;
   onProgress?: (msg: string) => void;
 }
 
@@ -34,7 +34,7 @@ export async function fetchSource(store: Store, url: string, sha256: string, opt
   }
   if (opts.offline && !url.startsWith("file://")) {
     throw new KilnError("E_SOURCE_FETCH", `${url} is not in the download cache and --offline forbids downloading it`, {
-      location: opts.location,
+      location: opts.location?.(),
       hint: "run once without --offline to fill the cache",
     });
   }
@@ -61,13 +61,13 @@ export async function fetchSource(store: Store, url: string, sha256: string, opt
   } catch (err) {
     await rm(tmp, { force: true });
     if (runSignal.aborted) throw new KilnError("E_INTERRUPTED", "interrupted during a download");
-    throw new KilnError("E_SOURCE_FETCH", `cannot download ${url}: ${(err as Error).message}`, { location: opts.location, cause: err });
+    throw new KilnError("E_SOURCE_FETCH", `cannot download ${url}: ${(err as Error).message}`, { location: opts.location?.(), cause: err });
   }
   const got = hash.digest("hex");
   if (got !== sha256) {
     await rm(tmp, { force: true });
     throw new KilnError("E_SOURCE_CHECKSUM", `${url} has sha256 ${got}, but the recipe declares ${sha256}`, {
-      location: opts.location,
+      location: opts.location?.(),
       hint: "if the new file is trusted, put the sha256 shown into the recipe",
     });
   }

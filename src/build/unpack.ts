@@ -2,7 +2,6 @@ import { createWriteStream } from "node:fs";
 import { link, lstat, mkdir, rm, symlink } from "node:fs/promises";
 import { dirname, join, normalize } from "node:path";
 import { pipeline } from "node:stream/promises";
-import tar from "tar-stream";
 import type { Descriptor, Store } from "../store/layout.js";
 
 /**
@@ -27,7 +26,8 @@ export async function unpackLayer(store: Store, layer: Descriptor, dest: string)
       realDirs.add(cur);
     }
   };
-  const extract = tar.extract();
+  const { default: tarStream } = await import("tar-stream");
+  const extract = tarStream.extract();
   const done = pipeline(store.blobStream(layer.digest), extract);
   for await (const entry of extract) {
     const h = entry.header;

@@ -1,7 +1,7 @@
 import { availableParallelism } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { loadProject, type Project } from "../config/project.js";
-import { ARCHS } from "../config/schema.js";
+import { ARCHS } from "../config/archs.js";
 import { didYouMean } from "../config/suggest.js";
 import { KilnError } from "../core/errors.js";
 import { EventBus } from "../core/events.js";
@@ -47,7 +47,8 @@ export async function openStore(g: GlobalOptions): Promise<Store> {
 
 /** Load the project, its graph and the store for a command that works on a project. */
 export async function openContext(g: GlobalOptions, bus: EventBus): Promise<Context> {
-  const project = await loadProject(resolve(g.dir ?? "."));
+  const store = await openStore(g);
+  const project = await loadProject(resolve(g.dir ?? "."), { cacheDir: join(store.kilnDir, "config-cache") });
   const arch = g.arch ?? project.archs[0]!;
   if (!(ARCHS as readonly string[]).includes(arch)) {
     throw new KilnError("E_USAGE", `unknown architecture '${arch}'`, { hint: didYouMean(arch, ARCHS) ?? `one of: ${ARCHS.join(", ")}` });
@@ -60,7 +61,7 @@ export async function openContext(g: GlobalOptions, bus: EventBus): Promise<Cont
   return {
     project,
     graph,
-    store: await openStore(g),
+    store,
     bus,
     outDir,
     arch,

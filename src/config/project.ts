@@ -1,11 +1,12 @@
-import { access, readdir } from "node:fs/promises";
+import { access, readdir, readFile } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import { KilnError, type Diagnostic } from "../core/errors.js";
-import { validate } from "./diagnose.js";
+import { sha256Hex } from "../core/hash.js";
+import { type ConfigCache, openConfigCache } from "./cache.js";
 import { checkRecipe } from "./recipe-rules.js";
-import { projectSchema, recipeSchema, type ProjectConfig, type Recipe } from "./schema.js";
+import type { ProjectConfig, Recipe } from "./schema.js";
 import { didYouMean } from "./suggest.js";
-import { locate, readYaml, type YamlFile } from "./yaml.js";
+import { locate, parseYaml, YamlFile } from "./yaml.js";
 
 export interface Package {
   name: string;
@@ -79,21 +80,47 @@ export function hostArch(): string {
   return ({ x64: "amd64", arm64: "arm64", riscv64: "riscv64" } as Record<string, string>)[process.arch] ?? process.arch;
 }
 
+/** Changes whenever the schema module changes, so a cached validation is never trusted across versions. */
+async function schemaStamp(): Promise<string> {
+  return sha256Hex(await readFile(new URL("./schema.js", import.meta.url)));
+}
+
+interface Loaded<T> {
+  file?: YamlFile;
+  value?: T;
+  diagnostics: Diagnostic[];
+}
+
+/** Read, parse and validate one file, or take its validated value from the cache when its text is unchanged. */
+async function loadFile<T>(path: string, display: string, which: "project" | "recipe", cache: ConfigCache): Promise<Loaded<T>> {
+  const text = await readFile(path, "utf8");
+  const hit = cache.get(path, text);
+  if (hit !== undefined) return { file: new YamlFile(path, display, text, hit), value: hit as T, diagnostics: [] };
+  const parsed = parseYaml(text, path, display);
+  if (!parsed.file) return { diagnostics: parsed.diagnostics };
+  const [{ validate }, schemas] = await Promise.all([import("./diagnose.js"), import("./schema.js")]);
+  const schema = (which === "project" ? schemas.projectSchema : schemas.recipeSchema) as import("zod").ZodType<unknown>;
+  const v = validate(schema, parsed.file);
+  if (v.value !== undefined && !v.diagnostics.length) cache.set(path, text, v.value);
+  return { file: parsed.file, value: v.value as T | undefined, diagnostics: v.diagnostics };
+}
+
+export interface LoadOptions {
+  /** Folder for the validated-config cache (kept in the store); none: no cache. */
+  cacheDir?: string;
+}
+
 /**
  * Load kiln.yml and every pkg/<name>/build.yml, validating all of them and
  * reporting every problem in every file together.
  */
-export async function loadProject(start: string): Promise<Project> {
+export async function loadProject(start: string, opts: LoadOptions = {}): Promise<Project> {
   const root = await findProjectRoot(start);
+  const cache = await openConfigCache(opts.cacheDir, await schemaStamp(), root);
   const diagnostics: Diagnostic[] = [];
-  const main = await readYaml(join(root, PROJECT_FILE), PROJECT_FILE);
+  const main = await loadFile<ProjectConfig>(join(root, PROJECT_FILE), PROJECT_FILE, "project", cache);
   diagnostics.push(...main.diagnostics);
-  let config: ProjectConfig | undefined;
-  if (main.file) {
-    const v = validate(projectSchema, main.file);
-    diagnostics.push(...v.diagnostics);
-    config = v.value;
-  }
+  const config = main.value;
   const pkgRoot = join(root, config?.packages ?? "pkg");
   const packages = new Map<string, Package>();
   const names = (await exists(pkgRoot)) ? (await readdir(pkgRoot, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort() : [];
@@ -103,25 +130,25 @@ export async function loadProject(start: string): Promise<Project> {
       const recipePath = join(dir, RECIPE_FILE);
       if (!(await exists(recipePath))) return undefined;
       const display = relative(root, recipePath);
-      return { name, dir, display, parsed: await readYaml(recipePath, display) };
+      return { name, dir, display, loaded: await loadFile<Recipe>(recipePath, display, "recipe", cache) };
     }),
   );
   for (const item of loaded) {
     if (!item) continue;
-    diagnostics.push(...item.parsed.diagnostics);
-    if (!item.parsed.file) continue;
+    diagnostics.push(...item.loaded.diagnostics);
+    const file = item.loaded.file;
+    if (!file) continue;
     if (!/^[a-z0-9][a-z0-9._-]*$/.test(item.name)) {
       diagnostics.push({ code: "E_BAD_VALUE", message: `package folder name '${item.name}' is not a valid package name`, location: { file: item.display }, hint: "use lower-case letters, digits, '.', '_' and '-'" });
       continue;
     }
-    const v = validate(recipeSchema, item.parsed.file);
-    diagnostics.push(...v.diagnostics);
-    const pkg: Package = { name: item.name, dir: item.dir, recipe: (v.value ?? item.parsed.file.data) as Recipe, file: item.parsed.file };
+    const pkg: Package = { name: item.name, dir: item.dir, recipe: (item.loaded.value ?? file.data) as Recipe, file };
     diagnostics.push(...(await checkRecipe(pkg, root)));
-    if (v.value) packages.set(item.name, pkg);
+    if (item.loaded.value) packages.set(item.name, pkg);
   }
   diagnostics.push(...missingDependencies(packages, new Set(loaded.flatMap((l) => (l ? [l.name] : [])))));
   if (diagnostics.length || !config || !main.file) throw KilnError.fromDiagnostics(onePerPlace(diagnostics));
+  await cache.save();
   const envEpoch = Number(process.env.SOURCE_DATE_EPOCH);
   return {
     root,

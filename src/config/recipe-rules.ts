@@ -23,9 +23,9 @@ export async function checkRecipe(pkg: Package, projectRoot: string): Promise<Di
           location: at(["files", i]),
         });
       }
-      out.push(...checkImagePath(f.path, at(["files", i, "path"])));
+      out.push(...checkImagePath(f.path, () => at(["files", i, "path"])));
       if (f.source !== undefined) {
-        const d = checkLocalPath(pkg, projectRoot, f.source, at(["files", i, "source"]));
+        const d = checkLocalPath(pkg, projectRoot, f.source, () => at(["files", i, "source"]));
         if (d) out.push(d);
         else if (!f.optional && !(await exists(join(pkg.dir, f.source)))) {
           out.push({ code: "E_SOURCE_MISSING", message: `files[${i}].source '${f.source}' does not exist in ${relative(projectRoot, pkg.dir)}/`, location: at(["files", i, "source"]), hint: "fix the path, or add optional: true" });
@@ -45,7 +45,7 @@ export async function checkRecipe(pkg: Package, projectRoot: string): Promise<Di
         out.push({ code: "E_BAD_VALUE", message: `sources[${i}].url must be http://, https:// or file://`, location: at(["sources", i, "url"]) });
       }
       if (s.path !== undefined) {
-        const d = checkLocalPath(pkg, projectRoot, s.path, at(["sources", i, "path"]));
+        const d = checkLocalPath(pkg, projectRoot, s.path, () => at(["sources", i, "path"]));
         if (d) out.push(d);
         else if (!(await exists(join(pkg.dir, s.path)))) {
           out.push({ code: "E_SOURCE_MISSING", message: `sources[${i}].path '${s.path}' does not exist`, location: at(["sources", i, "path"]) });
@@ -55,7 +55,7 @@ export async function checkRecipe(pkg: Package, projectRoot: string): Promise<Di
         out.push({ code: "E_PATH_ESCAPE", message: `sources[${i}].dest '${s.dest}' must be a relative path inside $SRCDIR`, location: at(["sources", i, "dest"]) });
       }
     }
-    for (const [i, o] of (r.ownership ?? []).entries()) out.push(...checkImagePath(o.path, at(["ownership", i, "path"])));
+    for (const [i, o] of (r.ownership ?? []).entries()) out.push(...checkImagePath(o.path, () => at(["ownership", i, "path"])));
   }
   const modes: [(string | number)[], string | number | undefined][] =
     r.kind === "files" ? r.files.map((f, i) => [["files", i, "mode"], f.mode]) : (r.ownership ?? []).map((o, i) => [["ownership", i, "mode"], o.mode]);
@@ -110,16 +110,19 @@ async function exists(p: string): Promise<boolean> {
   return access(p).then(() => true, () => false);
 }
 
-function checkImagePath(p: string, location: Diagnostic["location"]): Diagnostic[] {
-  if (p.split("/").includes("..")) return [{ code: "E_PATH_ESCAPE", message: `in-image path '${p}' contains '..'`, location }];
+/** Locations are computed only for problems: finding one needs the YAML parse, which a cached config skips. */
+type Where = () => Diagnostic["location"];
+
+function checkImagePath(p: string, where: Where): Diagnostic[] {
+  if (p.split("/").includes("..")) return [{ code: "E_PATH_ESCAPE", message: `in-image path '${p}' contains '..'`, location: where() }];
   return [];
 }
 
 /** A recipe's local path must stay inside the project (packages may share files within it). */
-function checkLocalPath(pkg: Package, projectRoot: string, p: string, location: Diagnostic["location"]): Diagnostic | undefined {
+function checkLocalPath(pkg: Package, projectRoot: string, p: string, where: Where): Diagnostic | undefined {
   const rel = relative(projectRoot, join(pkg.dir, p));
   if (isAbsolute(p) || rel.startsWith("..")) {
-    return { code: "E_PATH_ESCAPE", message: `'${p}' is outside the project`, location, hint: "sources must live inside the project folder" };
+    return { code: "E_PATH_ESCAPE", message: `'${p}' is outside the project`, location: where(), hint: "sources must live inside the project folder" };
   }
   return undefined;
 }

@@ -7,7 +7,9 @@ import { z } from "zod";
  */
 
 const NAME_RE = /^[a-z0-9][a-z0-9._-]*$/;
-export const ARCHS = ["amd64", "arm64", "riscv64"] as const;
+import { ARCHS } from "./archs.js";
+
+export { ARCHS };
 
 const pkgName = z.string().regex(NAME_RE, "a package name: lower-case letters, digits, '.', '_' and '-'");
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, "64 lower-case hex digits (a sha256)");

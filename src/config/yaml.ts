@@ -1,30 +1,65 @@
 import { readFile } from "node:fs/promises";
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
+import { createRequire } from "node:module";
+import type { Document, LineCounter, Node } from "yaml";
 import type { Diagnostic, Location } from "../core/errors.js";
 
-/** A parsed YAML file that remembers where every node came from. */
-export interface YamlFile {
-  path: string;
-  /** Path as shown to users (relative to the project). */
-  display: string;
-  doc: Document.Parsed;
-  lines: LineCounter;
-  data: unknown;
+type YamlLib = typeof import("yaml");
+const require = createRequire(import.meta.url);
+let lib: YamlLib | undefined;
+/**
+ * The yaml library, loaded on first use (synchronously, so locate() can stay
+ * sync): a no-op build whose config comes from the validated-config cache
+ * never parses YAML and never pays for loading the parser.
+ */
+const Y = (): YamlLib => (lib ??= require("yaml") as YamlLib);
+
+/** A YAML file that can say where every node came from (the parse is made on demand). */
+export class YamlFile {
+  private parsed?: { doc: Document.Parsed; lines: LineCounter };
+
+  constructor(
+    readonly path: string,
+    /** Path as shown to users (relative to the project). */
+    readonly display: string,
+    readonly text: string,
+    readonly data: unknown,
+    parsed?: { doc: Document.Parsed; lines: LineCounter },
+  ) {
+    this.parsed = parsed;
+  }
+
+  get doc(): Document.Parsed {
+    return this.node().doc;
+  }
+
+  get lines(): LineCounter {
+    return this.node().lines;
+  }
+
+  private node() {
+    this.parsed ??= parse(this.text).parsed;
+    return this.parsed;
+  }
 }
 
 export type YamlPath = readonly (string | number)[];
 
+function parse(text: string) {
+  const { LineCounter: LC, parseDocument } = Y();
+  const lines = new LC();
+  // uniqueKeys: a duplicated key is an error, not a silent override.
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  return { parsed: { doc, lines } };
+}
+
 export async function readYaml(path: string, display: string): Promise<{ file?: YamlFile; diagnostics: Diagnostic[] }> {
-  const text = await readFile(path, "utf8");
-  return parseYaml(text, path, display);
+  return parseYaml(await readFile(path, "utf8"), path, display);
 }
 
 export function parseYaml(text: string, path: string, display: string): { file?: YamlFile; diagnostics: Diagnostic[] } {
-  const lines = new LineCounter();
-  // uniqueKeys: a duplicated key is an error, not a silent override.
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  const diagnostics: Diagnostic[] = doc.errors.map((e) => {
-    const pos = lines.linePos(e.pos[0]);
+  const { parsed } = parse(text);
+  const diagnostics: Diagnostic[] = parsed.doc.errors.map((e) => {
+    const pos = parsed.lines.linePos(e.pos[0]);
     return {
       code: "E_YAML_SYNTAX",
       message: e.message.split("\n")[0] ?? e.message,
@@ -32,7 +67,7 @@ export function parseYaml(text: string, path: string, display: string): { file?:
     };
   });
   if (diagnostics.length) return { diagnostics };
-  return { file: { path, display, doc, lines, data: doc.toJS() ?? {} }, diagnostics };
+  return { file: new YamlFile(path, display, text, parsed.doc.toJS() ?? {}, parsed), diagnostics };
 }
 
 function locOf(file: YamlFile, node: { range?: [number, number, number] | null } | null | undefined): Location {
@@ -47,6 +82,7 @@ function locOf(file: YamlFile, node: { range?: [number, number, number] | null }
  * `key: true` the location is that of the key rather than the value.
  */
 export function locate(file: YamlFile, path: YamlPath, opts: { key?: boolean } = {}): Location {
+  const { isMap, isPair, isScalar, isSeq } = Y();
   let node: unknown = file.doc.contents;
   let keyNode: unknown = undefined;
   for (const seg of path) {

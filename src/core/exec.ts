@@ -1,4 +1,3 @@
-import { execa } from "execa";
 import { KilnError } from "./errors.js";
 import { runSignal } from "./interrupt.js";
 import { findTool } from "./tools.js";
@@ -36,6 +35,8 @@ export function tail(text: string, lines: number): string[] {
  */
 export async function run(tool: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   const path = await findTool(tool);
+  // execa costs ~130 ms to import; only runs that call a tool pay for it.
+  const { execa } = await import("execa");
   const res = await execa(path, args, {
     cwd: opts.cwd,
     env: opts.env,

@@ -1,6 +1,5 @@
 import { access, constants, stat } from "node:fs/promises";
 import { delimiter, join } from "node:path";
-import { execa } from "execa";
 import { KilnError } from "./errors.js";
 
 /** Which Debian package provides each host tool, for the hint in E_TOOL_MISSING and `kiln doctor`. */
@@ -63,6 +62,7 @@ export async function findTool(tool: string): Promise<string> {
 
 /** Ask a tool for its version (first line of `--version`); the answer enters cache keys. */
 export async function probeVersion(path: string): Promise<string> {
+  const { execa } = await import("execa");
   const res = await execa(path, ["--version"], { reject: false, encoding: "utf8", timeout: 10_000 });
   const text = `${res.stdout}\n${res.stderr}`.trim();
   const line = text.split("\n").find((l) => /\d/.test(l)) ?? text.split("\n")[0] ?? "";

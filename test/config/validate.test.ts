@@ -74,3 +74,15 @@ describe("config validation", () => {
     expect(r.stderr).toContain("error[E_PROJECT_NOT_FOUND]");
   });
 });
+
+describe("the validated-config cache", () => {
+  it("never hides a problem introduced after a good build", async () => {
+    const dir = await writeProject({ "kiln.yml": KILN_YML, "pkg/a/build.yml": "kind: files\nfiles:\n  - path: /a\n    contents: a\n" });
+    const store = await tempDir();
+    expect((await kiln(["-C", dir, "build"], { store })).code).toBe(0);
+    await writeProject({ "pkg/a/build.yml": "kind: files\nfiles:\n  - path: /a\n    contents: a\n    onwer: 1\n" }, dir);
+    const r = await kiln(["-C", dir, "build"], { store });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown key 'onwer'[\s\S]*?pkg\/a\/build\.yml:5:5/);
+  });
+});

@@ -1,4 +1,3 @@
-import { execa } from "execa";
 import type { EventBus } from "../../core/events.js";
 import { whichTool } from "../../core/tools.js";
 
@@ -12,6 +11,7 @@ function usableBwrap(bus: EventBus): Promise<string | null> {
       bus.emit({ type: "warn", message: "bubblewrap is not installed: build scripts run without isolation (apt-get install bubblewrap)" });
       return null;
     }
+    const { execa } = await import("execa");
     const res = await execa(path, ["--unshare-all", "--ro-bind", "/", "/", "--", "true"], { reject: false, timeout: 10_000 });
     if (res.exitCode !== 0) {
       bus.emit({ type: "warn", message: `bubblewrap cannot create namespaces here (${res.stderr.trim()}): build scripts run without isolation` });

@@ -82,7 +82,7 @@ async function stageSources(step: BuildStep, recipe: ScriptRecipe, srcDir: strin
     const url = s.url!;
     const file = await fetchSource(step.store, url, s.sha256!, {
       offline: step.offline,
-      location: locate(step.pkg.file, ["sources", i, "sha256"]),
+      location: () => locate(step.pkg.file, ["sources", i, "sha256"]),
       onProgress: (m) => step.log.line(m),
     });
     const name = basename(new URL(url).pathname) || "download";
