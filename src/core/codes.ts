@@ -47,6 +47,9 @@ export const CODES = {
   E_STORE_IO: { summary: "The store could not be read or written.", fix: "Check the store path (--store, KILN_STORE), its permissions and free space.", exit: ExitCode.Environment },
   E_NOT_BUILT: { summary: "The target has no build record yet, so there is nothing to compare or show.", fix: "Run `kiln build` first.", exit: ExitCode.BadInput },
   E_INTERRUPTED: { summary: "The run was interrupted (Ctrl-C or SIGTERM); nothing partial was kept.", fix: "Run the command again; finished targets are reused.", exit: ExitCode.Interrupted },
+  E_YQ_SYNTAX: { summary: "A yq modifier expression does not parse.", fix: "Fix the expression at the given line and column (yq v4 syntax).", exit: ExitCode.BadInput },
+  E_YQ_UNSUPPORTED: { summary: "A yq modifier uses an operator or function kiln does not implement.", fix: "Rewrite the expression with the supported operators listed in docs/modifiers.md, or ask for the operator to be added.", exit: ExitCode.BadInput },
+  E_YQ_EVAL: { summary: "A yq modifier failed while being applied (e.g. adding a string to a list, indexing a scalar).", fix: "Check the expression against the document it modifies; images/out/ holds each intermediate step.", exit: ExitCode.BadInput },
   E_INTERNAL: { summary: "A bug in kiln.", fix: "Please report it with the output of `kiln -v`.", exit: ExitCode.BuildFailed },
 } as const satisfies Record<string, CodeInfo>;
 
