@@ -2,7 +2,7 @@
 // kiln benchmarks.  `npm run bench` = `node bench/run.mjs`.
 //
 //   node bench/run.mjs [--section cold,noop,plan,rss] [--packages 200] [--jobs 2]
-//                      [--reps N] [--no-results] [--no-build] [--strict] [--list]
+//                      [--reps N] [--kiln DIR] [--no-results] [--no-build] [--strict] [--list]
 //
 // Generates a synthetic project (bench/gen-project.mjs) into bench/work/,
 // runs each selected section against a store in bench/work/store, prints a
@@ -11,16 +11,18 @@
 // SECTIONS below.
 
 import { spawnSync } from "node:child_process";
-import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
-import { dirname, join, relative } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describeDesign, generateProject } from "./gen-project.mjs";
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const ROOT = dirname(BENCH);
 const WORK = join(BENCH, "work");
-const KILN = join(ROOT, "bin", "kiln.js");
+// The kiln checkout under test (--kiln DIR): its bin/kiln.js, dist/ and src/.
+let KILN_DIR = ROOT;
+let KILN = join(ROOT, "bin", "kiln.js");
 const RESULTS = join(BENCH, "RESULTS.md");
 
 // ---------------------------------------------------------------- options
@@ -39,6 +41,7 @@ function parseArgs(argv) {
     else if (name === "--packages" || name === "-n") o.packages = posInt(val(), a);
     else if (name === "--jobs" || name === "-j") o.jobs = posInt(val(), a);
     else if (name === "--reps") o.reps = posInt(val(), a);
+    else if (name === "--kiln") o.kiln = resolve(val());
     else if (a === "--no-results") o.results = false;
     else if (a === "--no-build") o.build = false;
     else if (a === "--list") o.list = true;
@@ -271,8 +274,9 @@ function machine() {
   const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? os.cpus()[0]?.model ?? "unknown";
   const meminfo = existsSync("/proc/meminfo") ? readFileSync("/proc/meminfo", "utf8") : "";
   const memKiB = Number(/^MemTotal:\s*(\d+)/m.exec(meminfo)?.[1]) || os.totalmem() / 1024;
-  const commit = sh(`git -C "${ROOT}" rev-parse --short HEAD`);
-  const dirty = sh(`git --no-optional-locks -C "${ROOT}" status --porcelain -- src`) ? " + uncommitted changes in src/" : "";
+  const commit = sh(`git -C "${KILN_DIR}" rev-parse --short HEAD 2>/dev/null`);
+  const dirty = commit && sh(`git --no-optional-locks -C "${KILN_DIR}" status --porcelain -- src`) ? " + uncommitted changes in src/" : "";
+  const where = KILN_DIR === ROOT ? "" : ` (from ${KILN_DIR})`;
   return {
     nproc: sh("nproc") || String(os.availableParallelism()),
     model,
@@ -280,14 +284,14 @@ function machine() {
     node: process.version,
     kernel: `${os.type()} ${os.release()}`,
     fs: sh(`stat -f -c %T "${WORK}"`) || "?",
-    kiln: `${commit || "?"}${dirty}`,
+    kiln: `${commit || "?"}${dirty}${where}`,
     bwrap: sh("bwrap --version") || "not installed (scripts run unsandboxed)",
   };
 }
 
 /** Compile src/ to dist/ if any source is newer than the compiled CLI. */
 function ensureDist(build) {
-  const mainJs = join(ROOT, "dist", "cli", "main.js");
+  const mainJs = join(KILN_DIR, "dist", "cli", "main.js");
   const newest = (dir) => {
     let t = 0;
     for (const e of readdirSync(dir, { withFileTypes: true })) {
@@ -296,13 +300,57 @@ function ensureDist(build) {
     }
     return t;
   };
-  const stale = !existsSync(mainJs) || newest(join(ROOT, "src")) > statSync(mainJs).mtimeMs;
+  const stale = !existsSync(mainJs) || newest(join(KILN_DIR, "src")) > statSync(mainJs).mtimeMs;
   if (!stale) return "";
   if (!build) return " (dist/ older than src/: measured the stale build)";
   console.log("bench: dist/ is older than src/, running npm run build");
-  const r = spawnSync("npm", ["run", "build", "--silent"], { cwd: ROOT, stdio: "inherit" });
+  const r = spawnSync("npm", ["run", "build", "--silent"], { cwd: KILN_DIR, stdio: "inherit" });
   if (r.status !== 0) fail("npm run build failed; fix src/ or pass --no-build to measure the existing dist/");
   return "";
+}
+
+/**
+ * One run at a time: two runs would share bench/work (one wipes the other's
+ * project and store) and would skew each other's timings. Waits up to 10 min
+ * for a live holder; a lock left by a dead process is taken over.
+ */
+async function lockWork() {
+  const lock = join(WORK, ".lock");
+  const deadline = Date.now() + 10 * 60_000;
+  let told = false;
+  for (;;) {
+    try {
+      writeFileSync(lock, String(process.pid), { flag: "wx" });
+      const release = () => {
+        try {
+          if (readFileSync(lock, "utf8") === String(process.pid)) unlinkSync(lock);
+        } catch {
+          // already gone
+        }
+      };
+      process.on("exit", release);
+      for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => process.exit(130));
+      return;
+    } catch (err) {
+      if (err.code !== "EEXIST") throw err;
+    }
+    const holder = Number(readFileSync(lock, "utf8")) || 0;
+    let alive = false;
+    try {
+      process.kill(holder, 0);
+      alive = holder > 0;
+    } catch (err) {
+      alive = err.code === "EPERM";
+    }
+    if (!alive) {
+      rmSync(lock, { force: true });
+      continue;
+    }
+    if (Date.now() > deadline) fail(`another bench run (pid ${holder}) has held bench/work for 10 minutes; giving up`);
+    if (!told) console.log(`bench: another bench run (pid ${holder}) is using bench/work; waiting for it to finish`);
+    told = true;
+    await new Promise((r) => setTimeout(r, 2000));
+  }
 }
 
 function progress(msg) {
@@ -317,8 +365,14 @@ async function main() {
     for (const [name, fn] of Object.entries(SECTIONS)) console.log(`${name.padEnd(6)} ${fnDoc(fn)}`);
     return;
   }
-  const distNote = ensureDist(opts.build);
+  if (opts.kiln) {
+    KILN_DIR = opts.kiln;
+    KILN = join(KILN_DIR, "bin", "kiln.js");
+    if (!existsSync(KILN)) fail(`--kiln ${opts.kiln}: no bin/kiln.js there`);
+  }
   mkdirSync(WORK, { recursive: true });
+  await lockWork();
+  const distNote = ensureDist(opts.build);
   TIME = findGnuTime();
   const ctx = {
     n: opts.packages,

@@ -12,7 +12,9 @@ type Hdr = Partial<tar.Header> & { name: string };
 /** One entry of a layer. `path` is in-image and relative ("etc/motd"), never with "..". */
 export interface LayerEntry {
   path: string;
-  type: "file" | "directory" | "symlink" | "link";
+  type: "file" | "directory" | "symlink" | "link" | "character-device" | "block-device" | "fifo";
+  devmajor?: number;
+  devminor?: number;
   mode: number;
   uid: number;
   gid: number;
@@ -78,8 +80,10 @@ export async function writeLayer(store: Store, entries: LayerEntry[], mtime: num
         } else {
           await fileEntry(pack, { ...header, size: e.size }, src);
         }
-      } else {
+      } else if (e.type === "symlink" || e.type === "link") {
         await entry(pack, { ...header, linkname: e.type === "link" ? tarPath(e.linkname ?? "") : e.linkname });
+      } else {
+        await entry(pack, { ...header, devmajor: e.devmajor ?? 0, devminor: e.devminor ?? 0 });
       }
     }
     pack.finalize();

@@ -4,7 +4,8 @@ import type { Project } from "../config/project.js";
 import { asKilnError, KilnError } from "../core/errors.js";
 import type { EventBus } from "../core/events.js";
 import { onCleanup, runSignal } from "../core/interrupt.js";
-import { type Plan, type PlanNode, writeLastRecord } from "../graph/plan.js";
+import type { Plan, PlanNode } from "../graph/plan.js";
+import type { Records } from "../graph/records.js";
 import { KEY_ANNOTATION, type Descriptor, type Store } from "../store/layout.js";
 import { readManifest, writeImage } from "../store/image.js";
 import { BUILDERS } from "./builders/index.js";
@@ -22,6 +23,7 @@ export interface BuildOptions {
   jobs: number;
   offline: boolean;
   keepWork?: boolean;
+  records: Records;
 }
 
 export interface TargetResult {
@@ -79,6 +81,7 @@ export async function runPlan(plan: Plan, opts: BuildOptions): Promise<TargetRes
     if (running.size) await Promise.race(running.values());
     else if (pending.size && !runSignal.aborted) throw new KilnError("E_INTERNAL", `scheduler stalled with ${[...pending].join(", ")}`);
   }
+  await opts.records.save();
   const list = plan.order.filter((id) => results.has(id)).map((id) => results.get(id)!);
   opts.bus.emit({
     type: "summary",
@@ -96,7 +99,7 @@ async function runOne(plan: Plan, node: PlanNode, results: Map<string, TargetRes
   const id = node.target.id;
   const t0 = Date.now();
   const done = async (status: "built" | "cached", manifest: Descriptor): Promise<TargetResult> => {
-    await writeLastRecord(opts.outDir, plan.arch, id, node.record);
+    await opts.records.set(id, node.record);
     const ms = Date.now() - t0;
     opts.bus.emit({ type: "done", target: id, key: node.key, cached: status === "cached", ms });
     return { id, ref: node.ref, key: node.key, status, manifest, ms };
@@ -135,12 +138,18 @@ async function runOne(plan: Plan, node: PlanNode, results: Map<string, TargetRes
       bus: opts.bus,
     });
     const layer = await writeLayer(opts.store, entries, opts.project.sourceDateEpoch);
-    const labels = { ...node.target.pkg.recipe.labels, "dev.kiln.package": node.target.pkg.name, "dev.kiln.key": node.key };
+    const recipe = node.target.pkg.recipe;
+    const labels: Record<string, string> = { ...recipe.labels, "dev.kiln.package": node.target.pkg.name, "dev.kiln.key": node.key };
+    if (recipe.image?.linuxkit) labels["org.mobyproject.config"] = JSON.stringify(recipe.image.linuxkit);
     const manifest = await writeImage(opts.store, {
       arch: plan.arch,
       layers: [layer],
       created: opts.project.sourceDateEpoch,
       labels,
+      entrypoint: recipe.image?.entrypoint,
+      cmd: recipe.image?.cmd,
+      env: recipe.image?.env,
+      workdir: recipe.image?.workdir,
       annotations: { [KEY_ANNOTATION]: node.key },
     });
     await opts.store.setRef(node.ref, { ...manifest, annotations: { [KEY_ANNOTATION]: node.key } });

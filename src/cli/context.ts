@@ -6,6 +6,7 @@ import { didYouMean } from "../config/suggest.js";
 import { KilnError } from "../core/errors.js";
 import { EventBus } from "../core/events.js";
 import { buildGraph, type Graph } from "../graph/graph.js";
+import { Records } from "../graph/records.js";
 import { defaultStoreDir, Store } from "../store/layout.js";
 
 /** Options every command accepts (see `kiln --help`). */
@@ -32,6 +33,7 @@ export interface Context {
   jobs: number;
   offline: boolean;
   keepWork: boolean;
+  records: Records;
 }
 
 export function parseJobs(v?: string): number {
@@ -68,5 +70,6 @@ export async function openContext(g: GlobalOptions, bus: EventBus): Promise<Cont
     jobs: parseJobs(g.jobs),
     offline: !!g.offline,
     keepWork: !!g.keepWork,
+    records: new Records(outDir, arch),
   };
 }

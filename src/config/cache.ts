@@ -52,7 +52,7 @@ export async function openConfigCache(dir: string | undefined, stamp: string, ro
           dirty = true;
         }
       }
-      if (file && dirty) await writeFileAtomic(file, JSON.stringify(data));
+      if (file && dirty) await writeFileAtomic(file, JSON.stringify(data), { sync: false });
     },
   };
 }

@@ -15,11 +15,11 @@ export async function checkRecipe(pkg: Package, projectRoot: string): Promise<Di
   const at = (path: (string | number)[]) => locate(pkg.file, path);
   if (r.kind === "files") {
     for (const [i, f] of r.files.entries()) {
-      const given = (["source", "contents", "directory", "symlink"] as const).filter((k) => f[k] !== undefined && f[k] !== false);
+      const given = (["source", "contents", "directory", "symlink", "device"] as const).filter((k) => f[k] !== undefined && f[k] !== false);
       if (given.length !== 1) {
         out.push({
           code: given.length ? "E_BAD_VALUE" : "E_MISSING_FIELD",
-          message: given.length ? `files[${i}] has ${given.join(" and ")}; give exactly one` : `files[${i}] needs one of: source, contents, directory, symlink`,
+          message: given.length ? `files[${i}] has ${given.join(" and ")}; give exactly one` : `files[${i}] needs one of: source, contents, directory, symlink, device`,
           location: at(["files", i]),
         });
       }
@@ -100,6 +100,7 @@ function sanitize(raw: unknown): Recipe {
       contents: strOrUndef(f.contents),
       directory: f.directory === true ? true : undefined,
       symlink: strOrUndef(f.symlink),
+      device: isObj(f.device) ? { type: "char" as const } : undefined,
       optional: f.optional === true ? true : undefined,
       mode: mode(f.mode),
     })),

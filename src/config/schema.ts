@@ -7,7 +7,8 @@ import { z } from "zod";
  */
 
 const NAME_RE = /^[a-z0-9][a-z0-9._-]*$/;
-import { ARCHS } from "./archs.js";
+import { ARCHS, ROOTFS_FORMATS } from "./archs.js";
+import { imageLabelConfigSchema } from "./image-spec.js";
 
 export { ARCHS };
 
@@ -26,6 +27,10 @@ export const fileEntrySchema = z
     contents: z.string().optional().describe("literal file contents"),
     directory: z.boolean().optional().describe("create an (empty) directory"),
     symlink: z.string().optional().describe("create a symbolic link with this target"),
+    device: z
+      .strictObject({ type: z.enum(["char", "block", "fifo"]), major: z.number().int().nonnegative().optional(), minor: z.number().int().nonnegative().optional() })
+      .optional()
+      .describe("create a device node or fifo (only in the image's tar headers: no root needed)"),
     mode: mode.optional(),
     uid: z.number().int().nonnegative().optional(),
     gid: z.number().int().nonnegative().optional(),
@@ -39,6 +44,16 @@ const common = {
   depends: z.array(pkgName).optional().describe("packages needed to build this one; a script package gets them unpacked in $SYSROOT"),
   arch: z.array(z.enum(ARCHS)).optional().describe("architectures this package supports (default: all)"),
   labels: z.record(z.string(), z.string()).optional().describe("labels put into the OCI image config"),
+  image: z
+    .strictObject({
+      entrypoint: z.array(z.string()).optional(),
+      cmd: z.array(z.string()).optional(),
+      env: z.array(z.string()).optional(),
+      workdir: z.string().optional(),
+      linuxkit: imageLabelConfigSchema.optional().describe("linuxkit container defaults (the org.mobyproject.config label): capabilities, binds, net, pid …"),
+    })
+    .optional()
+    .describe("the OCI image config of the package, used when it runs as a container"),
 };
 
 export const filesRecipeSchema = z.strictObject({
@@ -76,6 +91,49 @@ export const scriptRecipeSchema = z.strictObject({
 
 export const recipeSchema = z.discriminatedUnion("kind", [filesRecipeSchema, scriptRecipeSchema]);
 
+const oneOrMany = z.union([z.string(), z.array(z.string()).min(1)]);
+const knobMatch = z
+  .strictObject({
+    arch: oneOrMany.optional(),
+    hv: oneOrMany.optional(),
+    platform: oneOrMany.optional(),
+    flavor: oneOrMany.optional(),
+    format: oneOrMany.optional(),
+  })
+  .describe("knob values to match: each key one value or a list");
+
+export { ROOTFS_FORMATS };
+const perArch = <T extends z.ZodType>(inner: T) => z.union([inner, z.partialRecord(z.enum(ARCHS), inner)]);
+
+export const variantsSchema = z
+  .strictObject({
+    hv: z.array(z.string().regex(NAME_RE)).min(1).optional().describe("hypervisors (EVE's HV), e.g. [kvm, xen, mini]"),
+    platform: z.array(z.string().regex(NAME_RE)).min(1).optional().describe("platforms (EVE's PLATFORM), e.g. [generic, rt]"),
+    flavor: z.array(z.string().regex(NAME_RE)).optional().describe("rootfs flavors (rootfs-<flavor>.yq modifiers)"),
+    formats: z.array(z.enum(ROOTFS_FORMATS)).min(1).optional().describe("rootfs formats (ROOTFS_FORMAT)"),
+    defaults: z
+      .strictObject({
+        hv: perArch(z.string()).optional(),
+        platform: perArch(z.string()).optional(),
+        format: perArch(z.enum(ROOTFS_FORMATS)).optional(),
+      })
+      .optional()
+      .describe("default knob values, one for all archs or one per arch"),
+    rules: z
+      .array(z.strictObject({ when: knobMatch, require: knobMatch, message: z.string().optional() }))
+      .optional()
+      .describe("allowed combinations: when the knobs match `when`, they must match `require`"),
+  })
+  .describe("the variant matrix: which HVs, platforms, flavors and formats exist, and which combinations are allowed");
+
+export const imagesSchema = z
+  .strictObject({
+    rootfs: z.string().optional().describe("the rootfs template (default images/rootfs.yml.in)"),
+    installer: z.string().optional().describe("the installer template (default images/installer.yml.in)"),
+    modifiers: z.string().optional().describe("the modifiers folder (default images/modifiers)"),
+  })
+  .describe("where the linuxkit-format image templates are");
+
 export const projectSchema = z.strictObject({
   name: pkgName.describe("the project name"),
   version: z.string().optional(),
@@ -83,6 +141,8 @@ export const projectSchema = z.strictObject({
   archs: z.array(z.enum(ARCHS)).min(1).optional().describe("architectures the project builds for; the first is the default"),
   sourceDateEpoch: z.number().int().nonnegative().optional().describe("the fixed time for every timestamp in outputs (default: SOURCE_DATE_EPOCH or 0)"),
   packages: z.string().optional().describe("folder of package recipes (default: pkg)"),
+  variants: variantsSchema.optional(),
+  images: imagesSchema.optional(),
 });
 
 export type FileEntry = z.infer<typeof fileEntrySchema>;
@@ -91,3 +151,5 @@ export type FilesRecipe = z.infer<typeof filesRecipeSchema>;
 export type ScriptRecipe = z.infer<typeof scriptRecipeSchema>;
 export type Recipe = z.infer<typeof recipeSchema>;
 export type ProjectConfig = z.infer<typeof projectSchema>;
+export type VariantsConfig = z.infer<typeof variantsSchema>;
+export type KnobMatch = z.infer<typeof knobMatch>;

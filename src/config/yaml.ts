@@ -70,6 +70,11 @@ export function parseYaml(text: string, path: string, display: string): { file?:
   return { file: new YamlFile(path, display, text, parsed.doc.toJS() ?? {}, parsed), diagnostics };
 }
 
+/** YAML text for a plain value: block style, no line folding, key order kept. */
+export function stringifyYaml(value: unknown): string {
+  return Y().stringify(value, { lineWidth: 0, minContentWidth: 0 });
+}
+
 function locOf(file: YamlFile, node: { range?: [number, number, number] | null } | null | undefined): Location {
   if (!node?.range) return { file: file.display, line: 1, col: 1 };
   const pos = file.lines.linePos(node.range[0]);

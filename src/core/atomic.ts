@@ -8,16 +8,17 @@ export function tempPathFor(path: string): string {
 }
 
 /**
- * Write a whole file under a temp name, fsync it, then rename it into place:
+ * Write a whole file under a temp name, fsync it (unless told not to), then rename it into place:
  * readers see the old content or the new, never half of it, even after kill -9.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+export async function writeFileAtomic(path: string, data: string | Uint8Array, opts: { mode?: number; sync?: boolean } = {}): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const tmp = tempPathFor(path);
-  const fh = await open(tmp, "wx", mode);
+  const fh = await open(tmp, "wx", opts.mode ?? 0o644);
   try {
     await fh.writeFile(data);
-    await fh.sync();
+    // fsync only where a power cut must not lose the file (the store's index); a kill -9 never needs it.
+    if (opts.sync ?? true) await fh.sync();
   } catch (err) {
     await fh.close();
     await rm(tmp, { force: true });

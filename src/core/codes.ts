@@ -50,6 +50,10 @@ export const CODES = {
   E_YQ_SYNTAX: { summary: "A yq modifier expression does not parse.", fix: "Fix the expression at the given line and column (yq v4 syntax).", exit: ExitCode.BadInput },
   E_YQ_UNSUPPORTED: { summary: "A yq modifier uses an operator or function kiln does not implement.", fix: "Rewrite the expression with the supported operators listed in docs/modifiers.md, or ask for the operator to be added.", exit: ExitCode.BadInput },
   E_YQ_EVAL: { summary: "A yq modifier failed while being applied (e.g. adding a string to a list, indexing a scalar).", fix: "Check the expression against the document it modifies; images/out/ holds each intermediate step.", exit: ExitCode.BadInput },
+  E_IMAGE_NOT_FOUND: { summary: "An image named in an image spec is not in the store.", fix: "Use a FOO_TAG placeholder or @pkg:pkg/foo for packages of the project (kiln builds them first), or put the image into the store.", exit: ExitCode.BadInput },
+  E_UNKNOWN_PLACEHOLDER: { summary: "A FOO_TAG placeholder or @pkg: reference names no package of the project.", fix: "Use one of the close matches printed, or create pkg/foo.", exit: ExitCode.BadInput },
+  E_BAD_VARIANT: { summary: "A knob value (ZARCH, HV, PLATFORM, ROOTFS_FORMAT, FLAVOR) is unknown, or the combination is not allowed by kiln.yml.", fix: "Use the allowed values printed (see `kiln variants`).", exit: ExitCode.BadInput },
+  E_COMPOSE: { summary: "An image spec cannot be composed (a kernel image without its kernel file, a user name not in /etc/passwd, a bad rlimit …).", fix: "Fix the spec entry or the package named in the message.", exit: ExitCode.BuildFailed },
   E_INTERNAL: { summary: "A bug in kiln.", fix: "Please report it with the output of `kiln -v`.", exit: ExitCode.BuildFailed },
 } as const satisfies Record<string, CodeInfo>;
 

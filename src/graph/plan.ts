@@ -1,11 +1,9 @@
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import type { Project } from "../config/project.js";
-import { writeFileAtomic } from "../core/atomic.js";
 import type { Store } from "../store/layout.js";
 import { toolVersions } from "../store/tools.js";
 import { describeChange, diffRecords } from "./explain.js";
 import { closure, type Graph, type Target } from "./graph.js";
+import type { Records } from "./records.js";
 import { downloadSources, fileInputs, KILN_FORMAT, keyOf, type KeyRecord, toolsFor } from "./inputs.js";
 
 export interface PlanNode {
@@ -29,22 +27,10 @@ export interface Plan {
 /** The image tag of a key: 40 hex digits, like linuxkit's tree-hash tags. */
 export const tagOf = (key: string) => key.slice(0, 40);
 
-export function recordPath(outDir: string, arch: string, id: string): string {
-  return join(outDir, ".kiln", "records", arch, `${id.replace(/\//g, "_")}.json`);
-}
-
-export async function readLastRecord(outDir: string, arch: string, id: string): Promise<KeyRecord | undefined> {
-  const text = await readFile(recordPath(outDir, arch, id), "utf8").catch(() => undefined);
-  return text ? (JSON.parse(text) as KeyRecord) : undefined;
-}
-
-export async function writeLastRecord(outDir: string, arch: string, id: string, record: KeyRecord): Promise<void> {
-  await writeFileAtomic(recordPath(outDir, arch, id), JSON.stringify(record, null, 1) + "\n");
-}
-
 export interface PlanOptions {
   arch: string;
   outDir: string;
+  records: Records;
   /** Roots to build; all targets when empty. */
   roots?: string[];
 }
@@ -86,7 +72,7 @@ export async function makePlan(project: Project, graph: Graph, store: Store, opt
   }
   await Promise.all(
     [...nodes.entries()].filter(([, n]) => !n.cached).map(async ([id, n]) => {
-      const last = await readLastRecord(opts.outDir, opts.arch, id);
+      const last = await opts.records.get(id);
       if (!last) n.reason = "never built";
       else {
         const changes = diffRecords(last, n.record);

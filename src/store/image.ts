@@ -8,13 +8,17 @@ export interface ImageSpec {
   created: number;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
+  entrypoint?: string[];
+  cmd?: string[];
+  env?: string[];
+  workdir?: string;
 }
 
 export interface ImageConfig {
   architecture: string;
   os: string;
   created: string;
-  config: { Labels?: Record<string, string> };
+  config: { Labels?: Record<string, string>; Entrypoint?: string[]; Cmd?: string[]; Env?: string[]; WorkingDir?: string };
   rootfs: { type: "layers"; diff_ids: string[] };
   history?: unknown[];
 }
@@ -37,7 +41,13 @@ export async function writeImage(store: Store, spec: ImageSpec): Promise<Descrip
     architecture: spec.arch,
     os: "linux",
     created: new Date(spec.created * 1000).toISOString(),
-    config: spec.labels && Object.keys(spec.labels).length ? { Labels: spec.labels } : {},
+    config: {
+      ...(spec.entrypoint ? { Entrypoint: spec.entrypoint } : {}),
+      ...(spec.cmd ? { Cmd: spec.cmd } : {}),
+      ...(spec.env ? { Env: spec.env } : {}),
+      ...(spec.workdir ? { WorkingDir: spec.workdir } : {}),
+      ...(spec.labels && Object.keys(spec.labels).length ? { Labels: spec.labels } : {}),
+    },
     rootfs: { type: "layers", diff_ids: spec.layers.map((l) => l.digest) },
   };
   const configDesc = await store.putBytes(stableJson(config), MT.config);

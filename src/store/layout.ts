@@ -117,9 +117,9 @@ export class Store {
     const final = this.blobPath(digest);
     if (!(await this.verifyExisting(final, hexOf(digest)))) {
       const tmp = this.tempPath();
+      // No fsync: a blob is verified by fsck against its name, and a torn one is rebuilt.
       const fh = await open(tmp, "wx", 0o444);
       await fh.writeFile(buf);
-      await fh.sync();
       await fh.close();
       await rename(tmp, final);
     }

@@ -34,6 +34,6 @@ export async function toolVersions(store: Store, tools: string[]): Promise<Recor
     out[tool] = version;
     dirty = true;
   }
-  if (dirty) await writeFileAtomic(file, JSON.stringify(cache, null, 1));
+  if (dirty) await writeFileAtomic(file, JSON.stringify(cache, null, 1), { sync: false });
   return out;
 }

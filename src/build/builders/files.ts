@@ -18,6 +18,9 @@ export async function buildFiles(step: BuildStep): Promise<LayerEntry[]> {
       out.push({ path: f.path, type: "file", mode: mode ?? 0o644, uid, gid, source: Buffer.from(f.contents) });
     } else if (f.directory) {
       out.push({ path: f.path, type: "directory", mode: mode ?? 0o755, uid, gid });
+    } else if (f.device) {
+      const type = f.device.type === "char" ? "character-device" : f.device.type === "block" ? "block-device" : "fifo";
+      out.push({ path: f.path, type, mode: mode ?? 0o600, uid, gid, devmajor: f.device.major ?? 0, devminor: f.device.minor ?? 0 });
     } else if (f.symlink !== undefined) {
       out.push({ path: f.path, type: "symlink", mode: 0o777, uid, gid, linkname: f.symlink });
     } else if (f.source !== undefined) {

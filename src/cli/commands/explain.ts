@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { KilnError } from "../../core/errors.js";
 import { describeChange, diffRecords } from "../../graph/explain.js";
 import { resolveTargets } from "../../graph/graph.js";
-import { makePlan, readLastRecord } from "../../graph/plan.js";
+import { makePlan } from "../../graph/plan.js";
 import { openContext } from "../context.js";
 import { action, type Invocation } from "../main.js";
 
@@ -16,9 +16,9 @@ export function registerExplain(program: Command): void {
     action(cmd, async (inv: Invocation, name: string, opts: { inputs?: boolean }) => {
       const ctx = await openContext(inv.globals, inv.bus);
       const [id] = resolveTargets(ctx.graph, [name]);
-      const plan = await makePlan(ctx.project, ctx.graph, ctx.store, { arch: ctx.arch, outDir: ctx.outDir, roots: [id!] });
+      const plan = await makePlan(ctx.project, ctx.graph, ctx.store, { arch: ctx.arch, outDir: ctx.outDir, records: ctx.records, roots: [id!] });
       const node = plan.nodes.get(id!)!;
-      const last = await readLastRecord(ctx.outDir, ctx.arch, id!);
+      const last = await ctx.records.get(id!);
       if (!last) {
         throw new KilnError("E_NOT_BUILT", `${id} has not been built for ${ctx.arch} in this project yet`, { hint: `its key would be ${node.key}; run kiln build ${id}` });
       }

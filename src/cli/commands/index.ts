@@ -6,6 +6,7 @@ import { registerPlan } from "./plan.js";
 import { registerPkg } from "./pkg/index.js";
 import { registerStore } from "./store/index.js";
 import { registerValidate } from "./validate.js";
+import { registerVariants } from "./variants.js";
 
 /** Every top-level command; each lives in the file named by its words. */
-export const COMMANDS: ((program: Command) => void)[] = [registerBuild, registerPlan, registerExplain, registerValidate, registerPkg, registerStore, registerDoctor];
+export const COMMANDS: ((program: Command) => void)[] = [registerBuild, registerPlan, registerExplain, registerValidate, registerPkg, registerStore, registerDoctor, registerVariants];

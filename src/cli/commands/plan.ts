@@ -4,7 +4,7 @@ import { makePlan } from "../../graph/plan.js";
 import { openContext } from "../context.js";
 import { action, type Invocation } from "../main.js";
 import { table } from "../output.js";
-import { splitKnobs } from "./build.js";
+import { splitKnobWords } from "../../variant/knobs.js";
 
 export function registerPlan(program: Command): void {
   const cmd = program
@@ -13,9 +13,10 @@ export function registerPlan(program: Command): void {
     .argument("[targets...]", "package names or pkg/NAME (default: all)");
   cmd.action(
     action(cmd, async (inv: Invocation, args: string[]) => {
-      const names = splitKnobs(args, inv);
+      const { targets: names, knobs } = splitKnobWords(args);
+      if (knobs.ZARCH) inv.globals.arch = knobs.ZARCH;
       const ctx = await openContext(inv.globals, inv.bus);
-      const plan = await makePlan(ctx.project, ctx.graph, ctx.store, { arch: ctx.arch, outDir: ctx.outDir, roots: names.length ? resolveTargets(ctx.graph, names) : [] });
+      const plan = await makePlan(ctx.project, ctx.graph, ctx.store, { arch: ctx.arch, outDir: ctx.outDir, records: ctx.records, roots: names.length ? resolveTargets(ctx.graph, names) : [] });
       const rows = plan.order.map((id) => {
         const n = plan.nodes.get(id)!;
         return { target: id, action: n.cached ? "cached" : "build", ref: n.ref, key: n.key, reason: n.reason, deps: n.target.deps };

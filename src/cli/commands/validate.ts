@@ -2,7 +2,6 @@ import type { Command } from "commander";
 import { basename, resolve } from "node:path";
 import { validate } from "../../config/diagnose.js";
 import { loadProject } from "../../config/project.js";
-import { projectSchema, recipeSchema } from "../../config/schema.js";
 import { readYaml } from "../../config/yaml.js";
 import { KilnError, type Diagnostic } from "../../core/errors.js";
 import { buildGraph } from "../../graph/graph.js";
@@ -14,16 +13,19 @@ async function validateFile(path: string): Promise<Diagnostic[]> {
   });
   if (!parsed.file) return parsed.diagnostics;
   const name = basename(path);
+  const { projectSchema, recipeSchema } = await import("../../config/schema.js");
   if (name === "kiln.yml") return validate(projectSchema, parsed.file).diagnostics;
   if (name === "build.yml") return validate(recipeSchema, parsed.file).diagnostics;
-  throw new KilnError("E_USAGE", `don't know what kind of file ${path} is`, { hint: "kiln validate knows kiln.yml and build.yml in this version" });
+  // Anything else is a linuxkit-format image spec (a plain linuxkit yml, or a template such as rootfs.yml.in).
+  const { imageSpecSchema } = await import("../../config/image-spec.js");
+  return validate(imageSpecSchema, parsed.file).diagnostics;
 }
 
 export function registerValidate(program: Command): void {
   const cmd = program
     .command("validate")
     .description("check the project (or the given files) and report every problem at once")
-    .argument("[files...]", "single kiln.yml or build.yml files to check (default: the whole project)");
+    .argument("[files...]", "single files to check: kiln.yml, build.yml, or linuxkit image specs (*.yml, *.yml.in); default: the whole project");
   cmd.action(
     action(cmd, async (inv: Invocation, files: string[]) => {
       if (files.length) {

@@ -9,7 +9,7 @@ export function registerPkgList(pkg: Command): void {
   cmd.action(
     action(cmd, async (inv: Invocation) => {
       const ctx = await openContext(inv.globals, inv.bus);
-      const plan = await makePlan(ctx.project, ctx.graph, ctx.store, { arch: ctx.arch, outDir: ctx.outDir });
+      const plan = await makePlan(ctx.project, ctx.graph, ctx.store, { arch: ctx.arch, outDir: ctx.outDir, records: ctx.records });
       const rows = plan.order.map((id) => {
         const n = plan.nodes.get(id)!;
         const r = n.target.pkg.recipe;

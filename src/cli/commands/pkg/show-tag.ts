@@ -14,7 +14,7 @@ export function registerPkgShowTag(pkg: Command): void {
     action(cmd, async (inv: Invocation, names: string[], opts: { key?: boolean }) => {
       const ctx = await openContext(inv.globals, inv.bus);
       const ids = resolveTargets(ctx.graph, names);
-      const plan = await makePlan(ctx.project, ctx.graph, ctx.store, { arch: ctx.arch, outDir: ctx.outDir, roots: ids });
+      const plan = await makePlan(ctx.project, ctx.graph, ctx.store, { arch: ctx.arch, outDir: ctx.outDir, records: ctx.records, roots: ids });
       const rows = ids.map((id) => ({ target: id, ref: plan.nodes.get(id)!.ref, key: plan.nodes.get(id)!.key }));
       return { data: rows.length === 1 ? rows[0] : rows, text: rows.map((r) => (opts.key ? r.key : r.ref)).join("\n") };
     }),

@@ -1,0 +1,99 @@
+import { mkdir, readFile, stat } from "node:fs/promises";
+import { join, relative } from "node:path";
+import { parseYaml } from "../config/yaml.js";
+import { writeFileAtomic } from "../core/atomic.js";
+import { KilnError } from "../core/errors.js";
+import { sha256Hex, stableJson } from "../core/hash.js";
+import { runPlan } from "../build/scheduler.js";
+import type { EventBus } from "../core/events.js";
+import type { Project } from "../config/project.js";
+import type { Graph } from "../graph/graph.js";
+import { pkgId } from "../graph/graph.js";
+import { KILN_FORMAT } from "../graph/inputs.js";
+import { makePlan } from "../graph/plan.js";
+import type { Records } from "../graph/records.js";
+import type { Store } from "../store/layout.js";
+import type { Variant } from "../variant/knobs.js";
+import { referencedPackages, substitute } from "../variant/placeholders.js";
+import { composeTemplate, type ImageKind } from "../variant/template.js";
+import { composeRootfs } from "./compose.js";
+
+export interface ImageTargetContext {
+  project: Project;
+  graph: Graph;
+  store: Store;
+  bus: EventBus;
+  outDir: string;
+  jobs: number;
+  offline: boolean;
+  keepWork?: boolean;
+  records: Records;
+}
+
+export interface ComposedImage {
+  kind: ImageKind;
+  variant: Variant;
+  /** images/out/<kind>-<variant>.yml */
+  yml: string;
+  tar: string;
+  sha256: string;
+  size: number;
+  cached: boolean;
+  key: string;
+}
+
+/** The resolved yml of a variant: template, modifiers, placeholders built and substituted, validated. */
+export async function resolveImageYml(ctx: ImageTargetContext, variant: Variant, kind: ImageKind) {
+  const tpl = await composeTemplate(ctx.project, variant, kind);
+  const display = relative(ctx.project.root, tpl.outIn);
+  const pkgs = referencedPackages(ctx.project, tpl.text, display);
+  const missing = pkgs.filter((p) => !ctx.graph.targets.has(pkgId(p)));
+  if (missing.length) throw new KilnError("E_BAD_VARIANT", `${display} uses ${missing.join(", ")}, which ${missing.length > 1 ? "are" : "is"} not built for ${variant.arch}`);
+  const plan = await makePlan(ctx.project, ctx.graph, ctx.store, { arch: variant.arch, outDir: ctx.outDir, records: ctx.records, roots: pkgs.map(pkgId) });
+  const results = await runPlan(plan, { ...ctx, keepWork: ctx.keepWork });
+  const failed = results.filter((r) => r.status === "failed" || r.status === "skipped");
+  if (failed.length) {
+    const first = failed.find((r) => r.status === "failed") ?? failed[0]!;
+    throw new KilnError("E_BUILD_FAILED", `${failed.length} package${failed.length > 1 ? "s" : ""} of the ${kind} image failed`, {
+      details: failed.map((r) => `${r.id}: ${r.error?.code} ${r.error?.message}`),
+      hint: first.error?.hint,
+    });
+  }
+  const refs = new Map(pkgs.map((p) => [p, plan.nodes.get(pkgId(p))!.ref]));
+  const text = substitute(ctx.project, tpl.text, refs);
+  await writeFileAtomic(tpl.out, text);
+  const outDisplay = relative(ctx.project.root, tpl.out);
+  const parsed = parseYaml(text, tpl.out, outDisplay);
+  if (!parsed.file) throw KilnError.fromDiagnostics(parsed.diagnostics);
+  const [{ validate }, { imageSpecSchema }] = await Promise.all([import("../config/diagnose.js"), import("../config/image-spec.js")]);
+  const v = validate(imageSpecSchema, parsed.file);
+  if (!v.value) throw KilnError.fromDiagnostics(v.diagnostics);
+  return { spec: v.value, text, tpl, refs };
+}
+
+/** Compose (or reuse) out/<arch>/<variant>/<kind>.tar. */
+export async function buildImageTar(ctx: ImageTargetContext, variant: Variant, kind: ImageKind): Promise<ComposedImage> {
+  const t0 = Date.now();
+  const { spec, text, tpl } = await resolveImageYml(ctx, variant, kind);
+  const dir = join(ctx.outDir, variant.arch, variant.name);
+  const tar = join(dir, `${kind}.tar`);
+  const sources = await Promise.all(
+    (spec.files ?? []).filter((f) => f.source).map(async (f) => [f.source!, sha256Hex(await readFile(join(tpl.templateDir, f.source!)).catch(() => Buffer.from("absent")))] as const),
+  );
+  const key = sha256Hex(stableJson({ format: KILN_FORMAT, kind, spec: text, sources, mtime: ctx.project.sourceDateEpoch }));
+  const recordFile = join(ctx.outDir, ".kiln", "records", variant.arch, `${kind}-${variant.name}.json`);
+  const last = JSON.parse(await readFile(recordFile, "utf8").catch(() => "null")) as { key: string; sha256: string; size: number; mtimeMs: number } | null;
+  const st = await stat(tar).catch(() => undefined);
+  const id = `${kind}/${variant.arch}/${variant.name}`;
+  if (last && st && last.key === key && last.size === st.size && last.mtimeMs === st.mtimeMs) {
+    ctx.bus.emit({ type: "done", target: id, key, cached: true, ms: Date.now() - t0 });
+    return { kind, variant, yml: tpl.out, tar, sha256: last.sha256, size: last.size, cached: true, key };
+  }
+  ctx.bus.emit({ type: "start", target: id, key });
+  await mkdir(dir, { recursive: true });
+  const res = await composeRootfs({ spec, specText: text, specDir: tpl.templateDir, store: ctx.store, mtime: ctx.project.sourceDateEpoch, specName: relative(ctx.project.root, tpl.out) }, tar);
+  const after = await stat(tar);
+  await writeFileAtomic(recordFile, JSON.stringify({ key, sha256: res.sha256, size: res.size, mtimeMs: after.mtimeMs }));
+  ctx.bus.emit({ type: "done", target: id, key, cached: false, ms: Date.now() - t0 });
+  return { kind, variant, yml: tpl.out, tar, sha256: res.sha256, size: res.size, cached: false, key };
+}

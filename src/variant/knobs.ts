@@ -1,0 +1,121 @@
+import { execFileSync } from "node:child_process";
+import type { Project } from "../config/project.js";
+import { ARCHS, ROOTFS_FORMATS } from "../config/archs.js";
+import type { KnobMatch } from "../config/schema.js";
+import { didYouMean } from "../config/suggest.js";
+import { locate } from "../config/yaml.js";
+import { KilnError } from "../core/errors.js";
+
+/** The knobs of EVE's make, by their command-line names. */
+export const KNOBS = ["ZARCH", "HV", "PLATFORM", "FLAVOR", "ROOTFS_FORMAT", "ROOTFS_VERSION"] as const;
+export type KnobName = (typeof KNOBS)[number];
+export type Knobs = Partial<Record<KnobName, string>>;
+
+export interface Variant {
+  arch: string;
+  hv: string;
+  platform: string;
+  flavor?: string;
+  format: string;
+  version: string;
+  /** "kvm-generic" or "kvm-generic-evaluation": the output folder and images/out suffix. */
+  name: string;
+}
+
+/** EVE's defaults where kiln.yml says nothing: kvm (mini on riscv64), generic, squashfs. */
+const EVE_DEFAULTS = { hv: { amd64: "kvm", arm64: "kvm", riscv64: "mini" } as Record<string, string>, platform: "generic", format: "squashfs" };
+
+/** Split command-line words into targets and KNOB=VALUE settings (make's spelling). */
+export function splitKnobWords(words: string[], sets: string[] = []): { targets: string[]; knobs: Knobs } {
+  const knobs: Knobs = {};
+  const targets: string[] = [];
+  for (const w of [...sets, ...words]) {
+    const m = /^([A-Za-z][A-Za-z0-9_]*)=(.*)$/.exec(w);
+    if (!m) {
+      targets.push(w);
+      continue;
+    }
+    const name = m[1]!.toUpperCase() as KnobName;
+    if (!(KNOBS as readonly string[]).includes(name)) {
+      throw new KilnError("E_USAGE", `unknown knob ${m[1]}`, { hint: didYouMean(name, KNOBS) ?? `knobs: ${KNOBS.join(", ")}` });
+    }
+    knobs[name] = m[2]!;
+  }
+  return { targets, knobs };
+}
+
+function perArch(v: string | Record<string, string> | undefined, arch: string): string | undefined {
+  return typeof v === "string" ? v : v?.[arch];
+}
+
+function matches(m: KnobMatch, v: Record<string, string | undefined>): boolean {
+  return Object.entries(m).every(([k, want]) => {
+    const have = v[k];
+    return have !== undefined && (Array.isArray(want) ? want.includes(have) : want === have);
+  });
+}
+
+/** ROOTFS_VERSION's default, as EVE's: git describe (with -dirty) in a git tree, else "snapshot". */
+export function defaultVersion(root: string): string {
+  try {
+    return execFileSync("git", ["describe", "--tags", "--always", "--dirty"], { cwd: root, stdio: ["ignore", "pipe", "ignore"], encoding: "utf8" }).trim() || "snapshot";
+  } catch {
+    return "snapshot";
+  }
+}
+
+/**
+ * Knob values → a variant, checked against kiln.yml's matrix before any work:
+ * unknown values and disallowed combinations are refused with the allowed values.
+ */
+export function resolveVariant(project: Project, knobs: Knobs): Variant {
+  const cfg = project.config.variants ?? {};
+  const arch = knobs.ZARCH ?? project.archs[0]!;
+  const bad = (knob: string, value: string, allowed: readonly string[], path: (string | number)[]) =>
+    new KilnError("E_BAD_VARIANT", `${knob}=${value} is not one of: ${allowed.join(", ")}`, {
+      hint: didYouMean(value, allowed),
+      location: locate(project.file, path),
+    });
+  if (!(ARCHS as readonly string[]).includes(arch) || !project.archs.includes(arch)) throw bad("ZARCH", arch, project.archs, ["archs"]);
+  const hvs = cfg.hv ?? [...new Set(Object.values(EVE_DEFAULTS.hv))];
+  const platforms = cfg.platform ?? [EVE_DEFAULTS.platform];
+  const formats = cfg.formats ?? ROOTFS_FORMATS;
+  const hv = knobs.HV ?? perArch(cfg.defaults?.hv, arch) ?? EVE_DEFAULTS.hv[arch] ?? hvs[0]!;
+  const platform = knobs.PLATFORM ?? perArch(cfg.defaults?.platform, arch) ?? EVE_DEFAULTS.platform;
+  const format = knobs.ROOTFS_FORMAT ?? perArch(cfg.defaults?.format, arch) ?? EVE_DEFAULTS.format;
+  const flavor = knobs.FLAVOR || undefined;
+  if (!hvs.includes(hv)) throw bad("HV", hv, hvs, ["variants", "hv"]);
+  if (!platforms.includes(platform)) throw bad("PLATFORM", platform, platforms, ["variants", "platform"]);
+  if (!(formats as readonly string[]).includes(format)) throw bad("ROOTFS_FORMAT", format, formats, ["variants", "formats"]);
+  if (flavor && !(cfg.flavor ?? []).includes(flavor)) throw bad("FLAVOR", flavor, cfg.flavor ?? [], ["variants", "flavor"]);
+  const values = { arch, hv, platform, flavor, format };
+  for (const [i, rule] of (cfg.rules ?? []).entries()) {
+    if (matches(rule.when, values) && !matches(rule.require, values)) {
+      const need = Object.entries(rule.require).map(([k, v]) => `${k === "arch" ? "ZARCH" : k.toUpperCase()}=${Array.isArray(v) ? v.join("|") : v}`);
+      const given = Object.keys(rule.when).map((k) => `${k === "arch" ? "ZARCH" : k === "format" ? "ROOTFS_FORMAT" : k.toUpperCase()}=${values[k as keyof typeof values]}`);
+      throw new KilnError("E_BAD_VARIANT", rule.message ?? `${given.join(" ")} needs ${need.join(" ")}`, { location: locate(project.file, ["variants", "rules", i]) });
+    }
+  }
+  const version = knobs.ROOTFS_VERSION ?? defaultVersion(project.root);
+  return { arch, hv, platform, flavor, format, version, name: [hv, platform, flavor].filter(Boolean).join("-") };
+}
+
+/** Every allowed variant of the matrix (for `kiln variants`). */
+export function allVariants(project: Project): Variant[] {
+  const cfg = project.config.variants ?? {};
+  const out: Variant[] = [];
+  for (const arch of project.archs) {
+    for (const hv of cfg.hv ?? [EVE_DEFAULTS.hv[arch] ?? "kvm"]) {
+      for (const platform of cfg.platform ?? [EVE_DEFAULTS.platform]) {
+        for (const flavor of [undefined, ...(cfg.flavor ?? [])]) {
+          try {
+            out.push(resolveVariant(project, { ZARCH: arch, HV: hv, PLATFORM: platform, FLAVOR: flavor, ROOTFS_VERSION: "-" }));
+          } catch {
+            // not an allowed combination
+          }
+        }
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,161 @@
+import { execa } from "execa";
+import { readFile, readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { BIN, kiln, REPO, tempDir, writeProject } from "../helpers/kiln.js";
+import { validateRuntimeConfig } from "../helpers/oci-runtime-schema.js";
+import { readTar } from "../helpers/layers.js";
+import { EVELIKE } from "./evelike.js";
+
+async function project(): Promise<{ dir: string; store: string }> {
+  return { dir: await writeProject(EVELIKE), store: await tempDir() };
+}
+
+describe("image specs", () => {
+  it("accepts real linuxkit example files as they are", async () => {
+    const dir = join(REPO, "test/fixtures/third_party/linuxkit");
+    const r = await kiln(["validate", join(dir, "sshd.yml"), join(dir, "volumes.yml"), join(dir, "addbinds.yml")]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("3 files OK");
+  });
+
+  it("catches typos in a linuxkit file with the line and a suggestion", async () => {
+    const text = (await readFile(join(REPO, "test/fixtures/third_party/linuxkit/sshd.yml"), "utf8")).replace("    capabilities:", "    capabilites:").replace("  cmdline:", "  cmdlin:");
+    const dir = await writeProject({ "sshd.yml": text });
+    const r = await kiln(["validate", join(dir, "sshd.yml")]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown key 'cmdlin' in kernel\n\s+--> .*sshd\.yml:3:3\n\s+hint: did you mean 'cmdline'\?/);
+    expect(r.stderr).toMatch(/unknown key 'capabilites' in services\[2\]\n\s+--> .*sshd\.yml:19:5\n\s+hint: did you mean 'capabilities'\?/);
+  });
+});
+
+describe("composing rootfs.tar", () => {
+  it("builds the referenced packages first, resolves placeholders and writes the composed yml", async () => {
+    const { dir, store } = await project();
+    const r = await kiln(["-C", dir, "--json", "build", "rootfs"], { store });
+    expect(r.code, r.stderr).toBe(0);
+    const yml = await readFile(join(dir, "images/out/rootfs-kvm-generic.yml"), "utf8");
+    expect(yml).toMatch(/image: kiln\/getty:[0-9a-f]{40}/);
+    expect(yml).toMatch(/- kiln\/init:[0-9a-f]{40}/);
+    expect(yml).not.toMatch(/_TAG/);
+    expect(await readFile(join(dir, "images/out/rootfs-kvm-generic.yml.in"), "utf8")).toContain("GETTY_TAG");
+    expect(yml).not.toContain("xenstored");
+    // only the packages the variant refers to were built (xentools is xen-only)
+    const built = r.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { type: string; target?: string }).filter((e) => e.type === "done").map((e) => e.target);
+    expect(built).not.toContain("pkg/xentools");
+    expect(built).toContain("pkg/getty");
+  });
+
+  it("lays the tar out as linuxkit does, with numeric owners, device nodes and links", async () => {
+    const { dir, store } = await project();
+    expect((await kiln(["-C", dir, "build", "rootfs"], { store })).code).toBe(0);
+    const tarPath = join(dir, "out/amd64/kvm-generic/rootfs.tar");
+    const list = (await execa("tar", ["-tvf", tarPath, "--numeric-owner"])).stdout;
+    expect(list).toMatch(/^-rw-r--r-- 0\/0 +\d+ 2023-11-14 \d\d:\d\d boot\/kernel$/m);
+    expect(list).toMatch(/^-rw-r--r-- 0\/0 +13 .* boot\/cmdline$/m);
+    expect(list).toMatch(/^-rw-r--r-- 0\/0 .* lib\/modules\/6\.1\.0\/kernel\/virtio_blk\.ko$/m);
+    expect(list).toMatch(/^crw------- 0\/0 +5,1 .* dev\/console$/m);
+    expect(list).toMatch(/^hrwxr-xr-x 0\/0 .* bin\/sh link to bin\/busybox$/m);
+    expect(list).toMatch(/^lrwxrwxrwx 0\/0 .* bin\/ls -> busybox$/m);
+    expect(list).toMatch(/^drwxr-xr-x 1\/1 .* var\/lib\/owned\/$/m);
+    expect(list).toMatch(/^-rwxr-xr-x 0\/0 .* containers\/onboot\/000-sysctl\/rootfs\/sysctl\.sh$/m);
+    expect(list).toMatch(/containers\/services\/getty\/config\.json$/m);
+    // sorted, and every mtime is SOURCE_DATE_EPOCH
+    const entries = await readTar(tarPath);
+    const names = entries.map((e) => e.name.replace(/\/$/, ""));
+    expect(names).toEqual([...names].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+    expect(new Set(entries.map((e) => e.mtime))).toEqual(new Set([1700000000]));
+    const by = Object.fromEntries(entries.map((e) => [e.name, e]));
+    expect(by["etc/hv"]?.body).toBe("kvm on generic");
+    expect(by["etc/hv"]?.mode).toBe(0o600);
+    expect(by["boot/cmdline"]?.body).toBe("console=ttyS0");
+    expect(by["etc/linuxkit.yml"]?.body).toMatch(/image: kiln\/getty:[0-9a-f]{40}/);
+  });
+
+  it("generates runtime config.json files that the OCI runtime-spec schema accepts", async () => {
+    const { dir, store } = await project();
+    expect((await kiln(["-C", dir, "build", "rootfs"], { store })).code).toBe(0);
+    const entries = await readTar(join(dir, "out/amd64/kvm-generic/rootfs.tar"));
+    const getty = JSON.parse(entries.find((e) => e.name === "containers/services/getty/config.json")!.body) as Record<string, any>;
+    const sysctl = JSON.parse(entries.find((e) => e.name === "containers/onboot/000-sysctl/config.json")!.body) as Record<string, any>;
+    expect(validateRuntimeConfig(getty)).toEqual([]);
+    expect(validateRuntimeConfig(sysctl)).toEqual([]);
+    expect(getty.process.args).toEqual(["/sbin/getty", "ttyS0"]);
+    expect(getty.process.env).toEqual(["PATH=/sbin:/bin", "INSECURE=true"]);
+    const dests = (getty.mounts as { destination: string }[]).map((m) => m.destination);
+    expect(dests).toEqual(expect.arrayContaining(["/proc", "/etc/resolv.conf", "/var/tmp"]));
+    expect(sysctl.process.args).toEqual(["/sysctl.sh"]);
+    expect(sysctl.process.capabilities.bounding).toEqual(["CAP_SYS_ADMIN"]);
+    const ns = (sysctl.linux.namespaces as { type: string }[]).map((n) => n.type);
+    expect(ns).not.toContain("network");
+    expect(ns).not.toContain("pid");
+    expect(ns).toContain("mount");
+    // bind targets exist in the container's root, which may be read-only at run time
+    expect(entries.some((e) => e.name === "containers/services/getty/rootfs/var/tmp/")).toBe(true);
+    expect(entries.find((e) => e.name.startsWith("containers/services/getty/rootfs/etc/resolv.conf"))).toMatchObject({ name: "containers/services/getty/rootfs/etc/resolv.conf", type: "file", body: "" });
+  });
+
+  it("applies the HV and platform modifiers per variant, and accepts EVE's target spellings", async () => {
+    const { dir, store } = await project();
+    const xen = await kiln(["-C", dir, "build", "rootfs-xen", "PLATFORM=rt"], { store });
+    expect(xen.code, xen.stderr).toBe(0);
+    const yml = await readFile(join(dir, "images/out/rootfs-xen-rt.yml"), "utf8");
+    expect(yml).toMatch(/name: xenstored\n\s+image: kiln\/xentools:[0-9a-f]{40}/);
+    expect(yml).toContain("cmdline: console=ttyS0 rt");
+    const entries = await readTar(join(dir, "out/amd64/xen-rt/rootfs.tar"));
+    expect(entries.find((e) => e.name === "etc/hv")?.body).toBe("xen on rt");
+    expect(entries.some((e) => e.name === "containers/services/xenstored/rootfs/usr/sbin/xenstored")).toBe(true);
+    const flavor = await kiln(["-C", dir, "build", "rootfs", "--set", "PLATFORM=rt", "--set", "FLAVOR=evaluation"], { store });
+    expect(flavor.code, flavor.stderr).toBe(0);
+    expect(await readFile(join(dir, "images/out/rootfs-kvm-rt-evaluation.yml"), "utf8")).toMatch(/cmdline: console=ttyS0 eval/);
+  });
+
+  it("refuses bad knob values and combinations before any work", async () => {
+    const { dir, store } = await project();
+    const combo = await kiln(["-C", dir, "build", "rootfs", "PLATFORM=jetson"], { store });
+    expect(combo.code).toBe(2);
+    expect(combo.stderr).toMatch(/error\[E_BAD_VARIANT\]: PLATFORM=jetson needs ZARCH=arm64\n\s+--> kiln\.yml:9:7/);
+    const typo = await kiln(["-C", dir, "build", "rootfs", "HV=kvmm"], { store });
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(/E_BAD_VARIANT\]: HV=kvmm is not one of: kvm, xen[\s\S]*did you mean 'kvm'\?/);
+    const knob = await kiln(["-C", dir, "build", "rootfs", "PLATFROM=rt"], { store });
+    expect(knob.code).toBe(2);
+    expect(knob.stderr).toMatch(/E_USAGE\]: unknown knob PLATFROM[\s\S]*did you mean 'PLATFORM'\?/);
+    await expect(stat(join(dir, "out"))).rejects.toThrow();
+    await expect(readdir(join(store, "blobs/sha256"))).resolves.toEqual([]);
+    const arm = await kiln(["-C", dir, "plan", "ZARCH=arm64"], { store });
+    expect(arm.code, arm.stderr).toBe(0);
+  });
+
+  it("names unknown placeholders with close matches", async () => {
+    const files = { ...EVELIKE, "images/rootfs.yml.in": EVELIKE["images/rootfs.yml.in"]!.replace("SYSCTL_TAG", "SYSCTRL_TAG") };
+    const dir = await writeProject(files);
+    const r = await kiln(["-C", dir, "build", "rootfs"], { store: await tempDir() });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/E_UNKNOWN_PLACEHOLDER\]: images\/out\/rootfs-kvm-generic\.yml\.in refers to packages that do not exist: SYSCTRL_TAG \(did you mean SYSCTL_TAG\?\)/);
+  });
+
+  it("lists the variant matrix", async () => {
+    const { dir } = await project();
+    const r = await kiln(["-C", dir, "--json", "variants"]);
+    expect(r.code, r.stderr).toBe(0);
+    const vs = JSON.parse(r.stdout) as { arch: string; platform: string; flavor?: string }[];
+    // 2 archs × 2 hv × 3 platforms × (no flavor | evaluation), less jetson on amd64
+    expect(vs).toHaveLength(2 * 2 * 3 * 2 - 2 * 2);
+    expect(vs.some((v) => v.arch === "amd64" && v.platform === "jetson")).toBe(false);
+  });
+
+  it("reuses an unchanged rootfs.tar, and is byte-identical across folders, time zones and umasks", async () => {
+    const sums: string[] = [];
+    for (const [umask, tz] of [["022", "UTC"], ["077", "America/Los_Angeles"]]) {
+      const { dir, store } = await project();
+      const r = await execa("sh", ["-c", `umask ${umask}; exec node ${BIN} -C ${dir} --json build rootfs`], { reject: false, env: { KILN_STORE: store, TZ: tz } });
+      expect(r.exitCode, r.stderr).toBe(0);
+      const { createHash } = await import("node:crypto");
+      sums.push(createHash("sha256").update(await readFile(join(dir, "out/amd64/kvm-generic/rootfs.tar"))).digest("hex"));
+      const again = await kiln(["-C", dir, "--json", "build", "rootfs"], { store });
+      expect(again.stdout).toMatch(/"target":"rootfs\/amd64\/kvm-generic","key":"[0-9a-f]+","cached":true/);
+    }
+    expect(sums[1]).toBe(sums[0]);
+  });
+});
