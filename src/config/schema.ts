@@ -89,7 +89,19 @@ export const scriptRecipeSchema = z.strictObject({
   ownership: z.array(ownershipSchema).optional().describe("owner and mode overrides for paths in the output"),
 });
 
-export const recipeSchema = z.discriminatedUnion("kind", [filesRecipeSchema, scriptRecipeSchema]);
+export const debianRecipeSchema = z.strictObject({
+  kind: z.literal("debian"),
+  ...common,
+  packages: z
+    .array(z.string().regex(/^[a-z0-9][a-z0-9+.-]*(:[a-z0-9]+)?( *\((<<|<=|=|>=|>>) *[^)]+\))?$/, "a Debian package name, optionally with a version constraint: \"libc6 (>= 2.36)\""))
+    .min(1)
+    .describe("Debian packages to install with their dependency closure (Depends, Pre-Depends)"),
+  exclude: z.array(z.string()).optional().describe("packages never to install, even when something depends on them"),
+  essential: z.boolean().optional().describe("also install the Essential: yes packages (default: false, for minimal images)"),
+  paths: z.array(z.string()).optional().describe("keep only files matching these globs (e.g. /boot/vmlinuz-*, /lib/modules/**/virtio*.ko); default: everything"),
+});
+
+export const recipeSchema = z.discriminatedUnion("kind", [filesRecipeSchema, scriptRecipeSchema, debianRecipeSchema]);
 
 const oneOrMany = z.union([z.string(), z.array(z.string()).min(1)]);
 const knobMatch = z
@@ -134,6 +146,15 @@ export const imagesSchema = z
   })
   .describe("where the linuxkit-format image templates are");
 
+export const debianSchema = z
+  .strictObject({
+    mirror: z.string().optional().describe("Debian mirror URL (default: the one the machine's apt sources name, else http://deb.debian.org/debian)"),
+    suite: z.string().optional().describe("suite, e.g. bookworm (default: the machine's apt suite)"),
+    components: z.array(z.string()).optional().describe("default: [main]"),
+    keyring: z.string().optional().describe("keyring for Release signatures (default: /usr/share/keyrings/debian-archive-keyring.gpg when present)"),
+  })
+  .describe("where debian packages come from");
+
 export const projectSchema = z.strictObject({
   name: pkgName.describe("the project name"),
   version: z.string().optional(),
@@ -143,12 +164,14 @@ export const projectSchema = z.strictObject({
   packages: z.string().optional().describe("folder of package recipes (default: pkg)"),
   variants: variantsSchema.optional(),
   images: imagesSchema.optional(),
+  debian: debianSchema.optional(),
 });
 
 export type FileEntry = z.infer<typeof fileEntrySchema>;
 export type Source = z.infer<typeof sourceSchema>;
 export type FilesRecipe = z.infer<typeof filesRecipeSchema>;
 export type ScriptRecipe = z.infer<typeof scriptRecipeSchema>;
+export type DebianRecipe = z.infer<typeof debianRecipeSchema>;
 export type Recipe = z.infer<typeof recipeSchema>;
 export type ProjectConfig = z.infer<typeof projectSchema>;
 export type VariantsConfig = z.infer<typeof variantsSchema>;

@@ -1,4 +1,5 @@
 import type { Recipe } from "../../config/schema.js";
+import { KilnError } from "../../core/errors.js";
 import type { LayerEntry } from "../layer.js";
 import type { BuildStep } from "../step.js";
 import { buildFiles } from "./files.js";
@@ -11,4 +12,7 @@ export type Builder = (step: BuildStep) => Promise<LayerEntry[]>;
 export const BUILDERS: Record<Recipe["kind"], Builder> = {
   files: buildFiles,
   script: buildScript,
+  debian: async (step) => {
+    throw new KilnError("E_USAGE", `debian packages (${step.pkg.name}) are not built by this version of kiln yet`);
+  },
 };
