@@ -58,7 +58,7 @@ export async function checkRecipe(pkg: Package, projectRoot: string): Promise<Di
     for (const [i, o] of (r.ownership ?? []).entries()) out.push(...checkImagePath(o.path, () => at(["ownership", i, "path"])));
   }
   const modes: [(string | number)[], string | number | undefined][] =
-    r.kind === "files" ? r.files.map((f, i) => [["files", i, "mode"], f.mode]) : (r.ownership ?? []).map((o, i) => [["ownership", i, "mode"], o.mode]);
+    r.kind === "files" ? r.files.map((f, i) => [["files", i, "mode"], f.mode]) : r.kind === "script" ? (r.ownership ?? []).map((o, i) => [["ownership", i, "mode"], o.mode]) : [];
   for (const [path, m] of modes) {
     if (m === undefined) continue;
     try {

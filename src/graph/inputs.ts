@@ -49,7 +49,7 @@ async function hashTree(root: string, abs: string, out: Record<string, string>):
 /** Local paths a recipe reads that live outside its own package folder. */
 function externalPaths(pkg: Package): string[] {
   const r = pkg.recipe;
-  const paths = r.kind === "files" ? r.files.flatMap((f) => (f.source ? [f.source] : [])) : (r.sources ?? []).flatMap((s) => (s.path ? [s.path] : []));
+  const paths = r.kind === "files" ? r.files.flatMap((f) => (f.source ? [f.source] : [])) : r.kind === "script" ? (r.sources ?? []).flatMap((s) => (s.path ? [s.path] : [])) : [];
   return paths.map((p) => join(pkg.dir, p)).filter((p) => relative(pkg.dir, p).startsWith(".."));
 }
 
