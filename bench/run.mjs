@@ -284,7 +284,7 @@ function machine() {
     node: process.version,
     kernel: `${os.type()} ${os.release()}`,
     fs: sh(`stat -f -c %T "${WORK}"`) || "?",
-    kiln: `${commit || "?"}${dirty}${where}`,
+    kiln: `${commit || "(no git)"}${dirty}${where}`,
     bwrap: sh("bwrap --version") || "not installed (scripts run unsandboxed)",
   };
 }

@@ -6,7 +6,7 @@ import type { EventBus } from "../core/events.js";
 import { onCleanup, runSignal } from "../core/interrupt.js";
 import type { Plan, PlanNode } from "../graph/plan.js";
 import type { Records } from "../graph/records.js";
-import { KEY_ANNOTATION, type Descriptor, type Store } from "../store/layout.js";
+import { KEY_ANNOTATION, REF_ANNOTATION, type Descriptor, type Store } from "../store/layout.js";
 import { readManifest, writeImage } from "../store/image.js";
 import { BUILDERS } from "./builders/index.js";
 import { writeLayer } from "./layer.js";
@@ -49,10 +49,22 @@ export function logPath(outDir: string, arch: string, name: string): string {
 export async function runPlan(plan: Plan, opts: BuildOptions): Promise<TargetResult[]> {
   const results = new Map<string, TargetResult>();
   const pending = new Set(plan.order);
+  // Cached targets take no job slot and wait for nothing: their images are in the store already.
+  const index = await opts.store.readIndex();
+  const byRef = new Map(index.manifests.map((m) => [m.annotations?.[REF_ANNOTATION], m]));
   const running = new Map<string, Promise<void>>();
   const started = Date.now();
   opts.bus.emit({ type: "plan", total: plan.order.length, toBuild: plan.order.filter((id) => !plan.nodes.get(id)!.cached).length, cached: plan.order.filter((id) => plan.nodes.get(id)!.cached).length });
 
+  for (const id of plan.order) {
+    const n = plan.nodes.get(id)!;
+    const desc = n.cached ? byRef.get(n.ref) : undefined;
+    if (!desc) continue;
+    pending.delete(id);
+    await opts.records.set(id, n.record);
+    results.set(id, { id, ref: n.ref, key: n.key, status: "cached", manifest: desc, ms: 0 });
+    opts.bus.emit({ type: "done", target: id, key: n.key, cached: true, ms: 0 });
+  }
   const depsOf = (id: string) => plan.nodes.get(id)!.target.deps;
   while (pending.size || running.size) {
     if (!runSignal.aborted) {

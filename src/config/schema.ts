@@ -143,6 +143,16 @@ export const imagesSchema = z
     rootfs: z.string().optional().describe("the rootfs template (default images/rootfs.yml.in)"),
     installer: z.string().optional().describe("the installer template (default images/installer.yml.in)"),
     modifiers: z.string().optional().describe("the modifiers folder (default images/modifiers)"),
+    maxsize: z.number().int().positive().optional().describe("rootfs budget in MiB (EVE's ROOTFS_MAXSIZE); checked before any disk is written"),
+    compression: z.enum(["gzip", "xz", "zstd", "lz4", "lzo", "lzma"]).optional().describe("squashfs compression (default gzip)"),
+    config: z
+      .strictObject({
+        dir: z.string().optional().describe("the project's config folder (default conf)"),
+        label: z.string().max(11).optional().describe("FAT volume label (default EVE)"),
+        size: z.number().int().positive().optional().describe("size in KiB (default 1024, as EVE)"),
+      })
+      .optional()
+      .describe("config.img: kiln's defaults overlaid by the project's conf/"),
   })
   .describe("where the linuxkit-format image templates are");
 

@@ -54,6 +54,8 @@ export const CODES = {
   E_UNKNOWN_PLACEHOLDER: { summary: "A FOO_TAG placeholder or @pkg: reference names no package of the project.", fix: "Use one of the close matches printed, or create pkg/foo.", exit: ExitCode.BadInput },
   E_BAD_VARIANT: { summary: "A knob value (ZARCH, HV, PLATFORM, ROOTFS_FORMAT, FLAVOR) is unknown, or the combination is not allowed by kiln.yml.", fix: "Use the allowed values printed (see `kiln variants`).", exit: ExitCode.BadInput },
   E_COMPOSE: { summary: "An image spec cannot be composed (a kernel image without its kernel file, a user name not in /etc/passwd, a bad rlimit …).", fix: "Fix the spec entry or the package named in the message.", exit: ExitCode.BuildFailed },
+  E_ROOTFS_TOO_BIG: { summary: "The root file system is larger than its budget (ROOTFS_MAXSIZE / images.maxsize).", fix: "Drop or shrink the largest contributors listed, or raise the budget.", exit: ExitCode.BuildFailed },
+  E_LAYOUT: { summary: "A partition layout is invalid: overlapping or unknown partitions, unknown types, a size that does not fit.", fix: "Fix the layout in kiln.yml (disks.live / disks.installer) as the message says.", exit: ExitCode.BadInput },
   E_INTERNAL: { summary: "A bug in kiln.", fix: "Please report it with the output of `kiln -v`.", exit: ExitCode.BuildFailed },
 } as const satisfies Record<string, CodeInfo>;
 

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
+import { readFile } from "node:fs/promises";
 
 /** An OCI-style digest: "sha256:" + 64 hex. Branded so raw strings don't pass by accident. */
 export type Digest = string & { readonly __digest: unique symbol };
@@ -21,7 +22,9 @@ export function hexOf(d: Digest): string {
   return d.slice("sha256:".length);
 }
 
-export async function sha256File(path: string): Promise<string> {
+export async function sha256File(path: string, knownSize?: number): Promise<string> {
+  // Small files (recipes, scripts, configs) in one read: a stream costs more than the hashing.
+  if (knownSize !== undefined && knownSize < 1 << 20) return sha256Hex(await readFile(path));
   const h = createHash("sha256");
   for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
   return h.digest("hex");

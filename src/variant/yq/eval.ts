@@ -42,6 +42,11 @@ interface Ctx {
 
 type Calc = (l: YNode | undefined, r: YNode | undefined) => YNode | undefined;
 
+/** Appends without spreading into call arguments (which overflows on very large arrays). */
+function pushAll<T>(out: T[], items: readonly T[]): void {
+  for (const x of items) out.push(x);
+}
+
 /** Padding an array up to a huge index would allocate without bound; yq would try. */
 const MAX_PAD = 1_000_000;
 
@@ -221,13 +226,13 @@ export class Evaluator {
     for (const g of this.groups(c)) {
       const values = this.ev(a.source, { ...g, ro: true });
       if (values.length === 0) {
-        out.push(...this.ev(a.body, g));
+        pushAll(out, this.ev(a.body, g));
         continue;
       }
       for (const v of values) {
         const vars = new Map(g.vars);
         vars.set(a.name, [copyNode(v)]);
-        out.push(...this.ev(a.body, { ...g, vars }));
+        pushAll(out, this.ev(a.body, { ...g, vars }));
       }
     }
     return out;
@@ -483,7 +488,7 @@ export class Evaluator {
           const n = ns.length === 1 ? parseYqInt(ns[0]!.value) : undefined;
           if (n === undefined) this.fail(a.pos, "limit(n; f) needs exactly one integer n");
           if (n <= 0n) continue;
-          out.push(...this.ev(arg(1), g).slice(0, Number(n)));
+          pushAll(out, this.ev(arg(1), g).slice(0, Number(n)));
         }
         return out;
       }

@@ -187,6 +187,8 @@ export function toJS(n: YNode): unknown {
       if (i !== undefined) return Number(i);
       return Number(n.value);
     }
+    case "!!timestamp":
+      return new Date(n.value);
     case "!!float": {
       const f = Number(n.value);
       return Number.isNaN(f) && n.value !== "NaN" ? n.value : f;

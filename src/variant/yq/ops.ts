@@ -53,7 +53,7 @@ export function add(lhs: YNode, rhs: YNode): YNode {
       const out = replacement(lhs, newSeq([...lhs.items]));
       out.tag = lhs.tag;
       if (rhs.tag === "!!null") return out;
-      if (rhs.kind === "seq") out.items.push(...rhs.items.map(copyNode));
+      if (rhs.kind === "seq") out.items = out.items.concat(rhs.items.map(copyNode));
       else out.items.push(copyNode(rhs));
       return out;
     }

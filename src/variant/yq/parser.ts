@@ -116,18 +116,31 @@ class Parser {
   }
   private expect(kind: Token["kind"], what: string): Token {
     const t = this.peek();
-    if (t.kind !== kind) throw this.syntax(t.pos, `expected ${what} but found ${this.describe(t)}`);
+    if (t.kind !== kind) throw this.unexpected(t, `expected ${what} but found ${this.describe(t)}`);
     return this.next();
+  }
+
+  /** The error for a token that cannot go here; a yq operator kiln lacks is named as such. */
+  private unexpected(t: Token, msg = `unexpected ${this.describe(t)}`) {
+    if (t.kind === "word") {
+      const c = classifyWord(t.value).kind;
+      if (c === "yq-unsupported") return this.src.error("E_YQ_UNSUPPORTED", t.pos, `yq operator '${t.value}' is not supported by kiln`);
+      if (c === "jq-only") {
+        return this.src.error("E_YQ_UNSUPPORTED", t.pos, `'${t.value}' is not supported by kiln (it is a jq function; yq v4 does not have it either)`);
+      }
+    }
+    if (t.kind === "number" && t.value.startsWith("-")) {
+      return this.src.error("E_YQ_SYNTAX", t.pos, `${msg} (yq reads '${t.value}' as a negative number; write '- ${t.value.slice(1)}' to subtract)`);
+    }
+    if (t.kind === "semi") return this.src.error("E_YQ_UNSUPPORTED", t.pos, "yq operator ';' outside function arguments is not supported by kiln");
+    return this.syntax(t.pos, msg);
   }
 
   parseAll(): Ast {
     if (this.peek().kind === "eof") return { t: "self", pos: 0 }; // an empty expression is '.' (as in yq)
     const ast = this.parseExpr(0).ast;
     const t = this.peek();
-    if (t.kind !== "eof") {
-      if (t.kind === "semi") throw this.src.error("E_YQ_UNSUPPORTED", t.pos, "yq operator ';' outside function arguments is not supported by kiln");
-      throw this.syntax(t.pos, `unexpected ${this.describe(t)}`);
-    }
+    if (t.kind !== "eof") throw this.unexpected(t);
     checkNoStrayAs(ast, this.src);
     return ast;
   }
@@ -253,10 +266,8 @@ class Parser {
         return { ast: this.object(t.pos), pt: true };
       case "word":
         return this.word(t);
-      case "semi":
-        throw this.src.error("E_YQ_UNSUPPORTED", t.pos, "yq operator ';' outside function arguments is not supported by kiln");
       default:
-        throw this.syntax(t.pos, `unexpected ${this.describe(t)}`);
+        throw this.unexpected(t);
     }
   }
 
@@ -282,7 +293,7 @@ class Parser {
       entries.push({ key, value });
       const t = this.next();
       if (t.kind === "rbrace") return { t: "object", entries, pos };
-      if (t.kind !== "comma") throw this.syntax(t.pos, `expected ',' or '}' in object construction but found ${this.describe(t)}`);
+      if (t.kind !== "comma") throw this.unexpected(t, `expected ',' or '}' in object construction but found ${this.describe(t)}`);
     }
   }
 
@@ -327,7 +338,7 @@ class Parser {
         args.push(this.parseExpr(0).ast);
         const sep = this.next();
         if (sep.kind === "rparen") break;
-        if (sep.kind !== "semi") throw this.syntax(sep.pos, `expected ';' or ')' in arguments of ${t.value} but found ${this.describe(sep)}`);
+        if (sep.kind !== "semi") throw this.unexpected(sep, `expected ';' or ')' in arguments of ${t.value} but found ${this.describe(sep)}`);
       }
     }
     if (!allowed.includes(args.length)) {
