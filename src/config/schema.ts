@@ -165,6 +165,23 @@ export const debianSchema = z
   })
   .describe("where debian packages come from");
 
+export const PARTITION_CONTENTS = ["efi", "rootfs", "config", "persist", "empty"] as const;
+const sizeSpec = z.union([z.literal("fit"), z.number().int().positive(), z.string().regex(/^\d+(K|M|G)(iB)?$/, "a size such as 300M, 1G or 512K (binary units)")]);
+export const partitionSchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9_]+$/).describe("the partition's role in kiln: efi, imga, imgb, conf, persist, conf_win …"),
+  label: z.string().max(36).optional().describe("GPT partition name (default: from the name, as EVE labels them)"),
+  type: z.string().describe("type GUID, or one of: efi, eve-rootfs, eve-conf, eve-persist, basic-data, linux"),
+  size: sizeSpec.optional().describe("\"fit\" (the content rounded up to 1 MiB; the default), a size (300M, 1G), or MiB as a number"),
+  start: z.union([z.number().int().nonnegative(), z.string().regex(/^\d+(K|M|G)(iB)?$/)]).optional().describe("explicit start (default: right after the previous partition, 1 MiB aligned)"),
+  contents: z.enum(PARTITION_CONTENTS).describe("what goes in: efi (boot files), rootfs (rootfs.img), config (config.img), persist (persist.img or nothing), empty"),
+  guid: z.string().optional().describe("unique partition GUID (default: derived from the content)"),
+  gptprio: z
+    .strictObject({ priority: z.number().int().min(0).max(15), tries: z.number().int().min(0).max(15).optional(), successful: z.boolean().optional() })
+    .optional()
+    .describe("CoreOS-style boot priority bits (48–56), as EVE's A/B slots use"),
+  attributes: z.array(z.number().int().min(0).max(63)).optional().describe("other attribute bits to set"),
+});
+
 export const projectSchema = z.strictObject({
   name: pkgName.describe("the project name"),
   version: z.string().optional(),
@@ -175,12 +192,20 @@ export const projectSchema = z.strictObject({
   variants: variantsSchema.optional(),
   images: imagesSchema.optional(),
   debian: debianSchema.optional(),
+  disks: z
+    .strictObject({
+      live: z.array(partitionSchema).min(1).optional().describe("live.raw layout (default: EVE's efi, imga, imgb, conf, persist)"),
+      installer: z.array(partitionSchema).min(1).optional().describe("installer.raw layout (default: efi, imga, conf_win)"),
+    })
+    .optional()
+    .describe("partition layouts as data"),
 });
 
 export type FileEntry = z.infer<typeof fileEntrySchema>;
 export type Source = z.infer<typeof sourceSchema>;
 export type FilesRecipe = z.infer<typeof filesRecipeSchema>;
 export type ScriptRecipe = z.infer<typeof scriptRecipeSchema>;
+export type PartitionConfig = z.infer<typeof partitionSchema>;
 export type DebianRecipe = z.infer<typeof debianRecipeSchema>;
 export type Recipe = z.infer<typeof recipeSchema>;
 export type ProjectConfig = z.infer<typeof projectSchema>;

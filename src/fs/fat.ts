@@ -20,6 +20,8 @@ export interface FatOptions {
   /** 8 hex digits, derived from the content by the caller. */
   volumeId: string;
   epoch: number;
+  /** FAT32 (an ESP of 33 MiB or more); smaller images get mkfs.vfat's choice (FAT12/16). */
+  fat32?: boolean;
 }
 
 /**
@@ -31,7 +33,7 @@ export async function makeFat(dir: string, out: string, o: FatOptions): Promise<
   const tmp = tempPathFor(out);
   const env = { ...Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined)), MTOOLS_SKIP_CHECK: "1", SOURCE_DATE_EPOCH: String(o.epoch), TZ: "UTC" };
   try {
-    await run("mkfs.vfat", ["--invariant", "-i", o.volumeId, "-n", o.label, "-C", tmp, String(o.sizeKiB)], { env });
+    await run("mkfs.vfat", ["--invariant", ...(o.fat32 ? ["-F", "32"] : []), "-i", o.volumeId, "-n", o.label, "-C", tmp, String(o.sizeKiB)], { env });
     await clampTimes(dir, o.epoch);
     const names = (await readdir(dir)).sort();
     if (names.length) await run("mcopy", ["-s", "-m", "-p", "-Q", "-i", tmp, ...names.map((n) => join(dir, n)), "::/"], { env });

@@ -6,13 +6,24 @@
 
 export type Kind = "scalar" | "seq" | "map";
 
+/** Scalars (most nodes) share these instead of allocating; writing to them throws. */
+const NO_ITEMS: YNode[] = Object.freeze([]) as unknown as YNode[];
+class NoEntries extends Map<string, YNode> {
+  override set(): this {
+    throw new Error("internal: a scalar node has no entries");
+  }
+}
+const NO_ENTRIES: Map<string, YNode> = new NoEntries();
+
 export class YNode {
   kind: Kind;
   tag: string;
   /** Scalar text as yq keeps it ("1", "true", "null", "abc"); "" for collections. */
   value: string;
-  items: YNode[] = [];
-  entries: Map<string, YNode> = new Map();
+  /** Elements of a sequence. */
+  items: YNode[];
+  /** Entries of a map, in document order. */
+  entries: Map<string, YNode>;
   parent: YNode | undefined;
   /** Key in the parent: a string in a map, an index in a sequence. */
   key: string | number | undefined;
@@ -21,6 +32,8 @@ export class YNode {
     this.kind = kind;
     this.tag = tag;
     this.value = value;
+    this.items = kind === "seq" ? [] : NO_ITEMS;
+    this.entries = kind === "map" ? new Map() : NO_ENTRIES;
   }
 }
 
@@ -82,8 +95,8 @@ export function updateFrom(n: YNode, other: YNode): void {
   n.kind = other.kind;
   n.tag = other.tag;
   n.value = other.value;
-  n.items = [];
-  n.entries = new Map();
+  n.items = other.kind === "seq" ? [] : NO_ITEMS;
+  n.entries = other.kind === "map" ? new Map() : NO_ENTRIES;
   for (const item of items) appendItem(n, item);
   for (const [k, v] of entries) setEntry(n, k, v);
 }
@@ -93,8 +106,8 @@ export function becomeEmpty(n: YNode, kind: "seq" | "map"): void {
   n.kind = kind;
   n.tag = kind === "seq" ? "!!seq" : "!!map";
   n.value = "";
-  n.items = [];
-  n.entries = new Map();
+  n.items = kind === "seq" ? [] : NO_ITEMS;
+  n.entries = kind === "map" ? new Map() : NO_ENTRIES;
 }
 
 export function isTruthy(n: YNode): boolean {

@@ -1,0 +1,41 @@
+import { mkdir, open, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { sha256Hex } from "../core/hash.js";
+import { indexTar } from "../compose/tarindex.js";
+import { makeFat } from "../fs/fat.js";
+import { MiB } from "./layout.js";
+
+/**
+ * The EFI system partition: every file under EFI/BOOT/ in the root file
+ * system (the boot loader a package put there, as EVE's mkimage-raw-efi takes
+ * them), plus grub.cfg (the rootfs's own EFI/BOOT/grub.cfg wins over `grubCfg`).
+ */
+export async function makeEsp(rootfsTar: string, out: string, o: { workDir: string; grubCfg: string; sizeBytes: number; epoch: number }): Promise<{ files: string[] }> {
+  const stage = join(o.workDir, "esp");
+  const { rm } = await import("node:fs/promises");
+  await rm(stage, { recursive: true, force: true });
+  await mkdir(join(stage, "EFI", "BOOT"), { recursive: true });
+  const files: string[] = [];
+  const fh = await open(rootfsTar, "r");
+  try {
+    for (const e of await indexTar(rootfsTar)) {
+      const name = e.name.replace(/^\.?\/+/, "");
+      if (e.type !== "file" || !/^EFI\/BOOT\/[^/]+$/i.test(name)) continue;
+      const buf = Buffer.alloc(e.size);
+      await fh.read(buf, 0, e.size, e.offset);
+      const dest = join(stage, "EFI", "BOOT", name.split("/").pop()!);
+      await mkdir(dirname(dest), { recursive: true });
+      await writeFile(dest, buf);
+      files.push(`EFI/BOOT/${name.split("/").pop()}`);
+    }
+  } finally {
+    await fh.close();
+  }
+  if (!files.some((f) => /^EFI\/BOOT\/grub\.cfg$/i.test(f))) {
+    await writeFile(join(stage, "EFI", "BOOT", "grub.cfg"), o.grubCfg);
+    files.push("EFI/BOOT/grub.cfg");
+  }
+  const volumeId = sha256Hex(`esp:${files.join()}:${o.grubCfg}`).slice(0, 8);
+  await makeFat(stage, out, { label: "EFI", sizeKiB: Math.max(o.sizeBytes, MiB) / 1024, volumeId, epoch: o.epoch, fat32: o.sizeBytes >= 33 * MiB });
+  return { files: files.sort() };
+}
