@@ -19,6 +19,8 @@ export interface ComposeInput {
   mtime: number;
   /** Shown in errors ("images/out/rootfs-kvm-generic.yml"). */
   specName: string;
+  /** Host files added last (the installer carries rootfs.img and config.img at /bits/). */
+  extraFiles?: { path: string; file: string; size: number }[];
 }
 
 interface LoadedImage {
@@ -198,5 +200,7 @@ export async function composeRootfs(input: ComposeInput, out: string): Promise<T
     else tree.set(base, { type: "directory", mode: 0o755, uid: 0, gid: 0 });
   }
   await addFiles(tree, input);
+  const seq = tree.nextLayer();
+  for (const x of input.extraFiles ?? []) tree.set(normal(x.path), { type: "file", mode: 0o644, uid: 0, gid: 0, content: { file: x.file, offset: 0, size: x.size } }, seq);
   return writeTreeTar(tree, out, input.mtime);
 }

@@ -71,8 +71,8 @@ export async function resolveImageYml(ctx: ImageTargetContext, variant: Variant,
   return { spec: v.value, text, tpl, refs };
 }
 
-/** Compose (or reuse) out/<arch>/<variant>/<kind>.tar. */
-export async function buildImageTar(ctx: ImageTargetContext, variant: Variant, kind: ImageKind): Promise<ComposedImage> {
+/** Compose (or reuse) out/<arch>/<variant>/<kind>.tar; `extra` files (with their digests) are added at the end. */
+export async function buildImageTar(ctx: ImageTargetContext, variant: Variant, kind: ImageKind, extra: { path: string; file: string; size: number; sha256: string }[] = []): Promise<ComposedImage> {
   const t0 = Date.now();
   const { spec, text, tpl } = await resolveImageYml(ctx, variant, kind);
   const dir = join(ctx.outDir, variant.arch, variant.name);
@@ -80,7 +80,7 @@ export async function buildImageTar(ctx: ImageTargetContext, variant: Variant, k
   const sources = await Promise.all(
     (spec.files ?? []).filter((f) => f.source).map(async (f) => [f.source!, sha256Hex(await readFile(join(tpl.templateDir, f.source!)).catch(() => Buffer.from("absent")))] as const),
   );
-  const key = sha256Hex(stableJson({ format: KILN_FORMAT, kind, spec: text, sources, mtime: ctx.project.sourceDateEpoch }));
+  const key = sha256Hex(stableJson({ format: KILN_FORMAT, kind, spec: text, sources, mtime: ctx.project.sourceDateEpoch, extra: extra.map((x) => [x.path, x.sha256]) }));
   const recordFile = join(ctx.outDir, ".kiln", "records", variant.arch, `${kind}-${variant.name}.json`);
   const last = JSON.parse(await readFile(recordFile, "utf8").catch(() => "null")) as { key: string; sha256: string; size: number; mtimeMs: number } | null;
   const st = await stat(tar).catch(() => undefined);
@@ -91,7 +91,7 @@ export async function buildImageTar(ctx: ImageTargetContext, variant: Variant, k
   }
   ctx.bus.emit({ type: "start", target: id, key });
   await mkdir(dir, { recursive: true });
-  const res = await composeRootfs({ spec, specText: text, specDir: tpl.templateDir, store: ctx.store, mtime: ctx.project.sourceDateEpoch, specName: relative(ctx.project.root, tpl.out) }, tar);
+  const res = await composeRootfs({ spec, specText: text, specDir: tpl.templateDir, store: ctx.store, mtime: ctx.project.sourceDateEpoch, specName: relative(ctx.project.root, tpl.out), extraFiles: extra }, tar);
   const after = await stat(tar);
   await writeFileAtomic(recordFile, JSON.stringify({ key, sha256: res.sha256, size: res.size, mtimeMs: after.mtimeMs }));
   ctx.bus.emit({ type: "done", target: id, key, cached: false, ms: Date.now() - t0 });

@@ -23,20 +23,32 @@ function qemuImg(format: string, fix?: (file: string, seed: string) => Promise<v
   };
 }
 
+const GiB = 1024 ** 3;
+
 /**
- * GCP's image import format: a gzip'd tar holding exactly `disk.raw`
- * (oldgnu, sparse-unaware readers accept it). Written by tar-stream with fixed
- * header fields, so it is reproducible; GCP wants the raw size to be a whole
- * number of GiB, which the caller's layout decides.
+ * GCP's image import format: a gzip'd tar holding exactly `disk.raw`, whose
+ * size must be a whole number of GiB: the raw disk is padded with zeros (the
+ * GPT's backup copy stays where it was; GCP, like every UEFI reader, accepts
+ * a disk larger than its table and repairs the backup on first boot).
+ * Written by tar-stream with fixed header fields, so it is reproducible.
  */
 async function gcpTar(raw: string, out: string): Promise<void> {
   const { default: tarStream } = await import("tar-stream");
-  const size = (await stat(raw)).size;
+  const rawSize = (await stat(raw)).size;
+  const size = Math.ceil(rawSize / GiB) * GiB;
   const pack = tarStream.pack();
   const done = pipeline(pack, createGzip({ level: 6 }), createWriteStream(out, { flags: "wx" }));
   await new Promise<void>((resolve, reject) => {
     const entry = pack.entry({ name: "disk.raw", size, mode: 0o644, uid: 0, gid: 0, uname: "", gname: "", mtime: new Date(0), type: "file" }, (err) => (err ? reject(err) : resolve()));
-    createReadStream(raw, { highWaterMark: 1 << 20 }).on("error", reject).pipe(entry);
+    const src = createReadStream(raw, { highWaterMark: 1 << 20 }).on("error", reject);
+    src.pipe(entry, { end: false });
+    src.on("end", async () => {
+      const zeros = Buffer.alloc(1 << 20);
+      for (let left = size - rawSize; left > 0; left -= zeros.length) {
+        if (!entry.write(left >= zeros.length ? zeros : zeros.subarray(0, left))) await new Promise<void>((r) => entry.once("drain", () => r()));
+      }
+      entry.end(Buffer.alloc(0));
+    });
   });
   pack.finalize();
   await done;

@@ -1,24 +1,50 @@
 import type { Command } from "commander";
 import { runPlan, type TargetResult } from "../../build/scheduler.js";
-import { buildImageTar, type ComposedImage } from "../../compose/target.js";
+import { relative } from "node:path";
+import { buildDisks, type DiskRequest } from "../../formats/targets.js";
 import { formatLocation, KilnError } from "../../core/errors.js";
 import { resolveTargets } from "../../graph/graph.js";
 import { makePlan } from "../../graph/plan.js";
-import { type Knobs, resolveVariant, splitKnobWords } from "../../variant/knobs.js";
-import type { ImageKind } from "../../variant/template.js";
+import { type Knobs, resolveVariant, splitKnobWords, type Variant } from "../../variant/knobs.js";
 import { openContext } from "../context.js";
 import { action, type Invocation } from "../main.js";
-import type { CommandResult } from "../output.js";
+import { bytes, type CommandResult } from "../output.js";
 
-/** EVE's target words: rootfs, rootfs-<hv>, rootfs.tar, installer; the rest are packages. */
-function imageTarget(word: string): { kind: ImageKind; hv?: string } | undefined {
-  if (word === "rootfs" || word === "rootfs.tar" || word === "rootfstar") return { kind: "rootfs" };
-  if (word === "installer" || word === "installer.tar") return { kind: "installer" };
-  const m = /^rootfs-([a-z0-9_-]+)$/.exec(word);
-  if (m) return { kind: "rootfs", hv: m[1] };
-  if (/^(live|installer)(-[a-z0-9]+)?$|\.(raw|qcow2|img|iso)$/.test(word)) {
-    throw new KilnError("E_USAGE", `'${word}' (disk images) is not built by this version of kiln yet`, { hint: "build 'rootfs' for rootfs.tar; disk images come with the image stage" });
+/**
+ * EVE's target words → what to make: rootfs, rootfs-<hv>, rootfs.tar,
+ * rootfs.img, config.img, live, live-<format>, installer, installer-raw,
+ * installer-iso. Anything else is a package.
+ */
+export function imageTarget(word: string): { req: DiskRequest; hv?: string } | undefined {
+  const formats = ["raw", "qcow2", "vdi", "parallels", "vhdx", "gcp"];
+  switch (word) {
+    case "rootfs.tar":
+    case "rootfstar":
+      return { req: {} };
+    case "rootfs":
+    case "rootfs.img":
+      return { req: { rootfsImg: true } };
+    case "config":
+    case "config.img":
+      return { req: { configImg: true } };
+    case "live":
+    case "live.img":
+      return { req: { live: ["qcow2"] } };
+    case "installer":
+    case "installer-raw":
+    case "installer.raw":
+      return { req: { installer: true } };
+    case "installer-iso":
+    case "installer.iso":
+      return { req: { iso: true } };
   }
+  const live = /^live[-.]([a-z0-9]+)$/.exec(word);
+  if (live) {
+    if (!formats.includes(live[1]!)) throw new KilnError("E_USAGE", `unknown live format '${live[1]}'`, { hint: `one of: ${formats.map((f) => `live-${f}`).join(", ")}` });
+    return { req: { live: [live[1]!] } };
+  }
+  const m = /^rootfs-([a-z0-9_]+)$/.exec(word);
+  if (m) return { req: { rootfsImg: true }, hv: m[1] };
   return undefined;
 }
 
@@ -37,18 +63,16 @@ export async function buildTargets(inv: Invocation, words: string[], sets: strin
   }
   const failed = results.filter((r) => r.status === "failed");
   if (failed.length) throw buildFailed(failed, results.length);
-  const composed: ComposedImage[] = [];
+  const outputs: { variant: Variant; name: string; path: string; sha256: string; size: number; cached: boolean }[] = [];
   for (const { image } of images) {
     if (!image) continue;
     const k: Knobs = { ...knobs, ZARCH: ctx.arch, ...(image.hv ? { HV: image.hv } : {}) };
-    composed.push(await buildImageTar(ctx, resolveVariant(ctx.project, k), image.kind));
+    const variant = resolveVariant(ctx.project, k);
+    const made = await buildDisks(ctx, variant, image.req);
+    for (const [name, a] of Object.entries(made)) outputs.push({ variant, name, path: a.path, sha256: a.sha256, size: a.size, cached: a.cached });
   }
-  const data = {
-    arch: ctx.arch,
-    targets: results.map(summarize),
-    images: composed.map((c) => ({ kind: c.kind, variant: c.variant, yml: c.yml, tar: c.tar, sha256: c.sha256, size: c.size, cached: c.cached })),
-  };
-  const text = composed.map((c) => `${c.kind}: ${c.tar} (${c.variant.arch} ${c.variant.name}, sha256 ${c.sha256.slice(0, 16)}…${c.cached ? ", cached" : ""})`).join("\n");
+  const data = { arch: ctx.arch, targets: results.map(summarize), outputs };
+  const text = outputs.map((o) => `${o.name.padEnd(22)} ${relative(process.cwd(), o.path) || o.path}  ${bytes(o.size)}${o.cached ? " (unchanged)" : ""}`).join("\n");
   return { data, text: text || undefined };
 }
 
@@ -78,11 +102,11 @@ export function registerBuild(program: Command): void {
   const cmd = program
     .command("build")
     .description("build targets (default: all packages); only what changed is rebuilt")
-    .argument("[targets...]", "packages (NAME or pkg/NAME), rootfs, rootfs-<hv>, installer; KNOB=VALUE words set knobs as with make")
+    .argument("[targets...]", "packages (NAME or pkg/NAME); rootfs, rootfs-<hv>, rootfs.tar, config.img, live, live-<raw|qcow2|vdi|parallels|vhdx|gcp>, installer, installer-iso; KNOB=VALUE words set knobs as with make")
     .option("-s, --set <KNOB=VALUE>", "set a knob: ZARCH, HV, PLATFORM, FLAVOR, ROOTFS_FORMAT, ROOTFS_VERSION (repeatable)", collect, [])
     .addHelpText(
       "after",
-      "\nExamples:\n  kiln build                       build every package\n  kiln build pkg/hello             build hello and what it depends on\n  kiln build rootfs                compose out/<arch>/<hv>-<platform>/rootfs.tar\n  kiln build rootfs-xen ZARCH=arm64\n  kiln build rootfs --set PLATFORM=rt",
+      "\nExamples:\n  kiln build                       build every package\n  kiln build pkg/hello             build hello and what it depends on\n  kiln build rootfs                out/<arch>/<hv>-<platform>/rootfs.tar and rootfs.img\n  kiln build live                  … and config.img, live.raw, live.qcow2 (live.img → it)\n  kiln build live-gcp installer-iso\n  kiln build rootfs-xen ZARCH=arm64\n  kiln build rootfs --set PLATFORM=rt",
     );
   cmd.action(action(cmd, async (inv: Invocation, args: string[], opts: { set: string[] }) => buildTargets(inv, args, opts.set)));
 }

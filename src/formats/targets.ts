@@ -1,0 +1,160 @@
+import { mkdir, readFile, rename, rm, stat, symlink } from "node:fs/promises";
+import { join } from "node:path";
+import { buildImageTar, type ImageTargetContext } from "../compose/target.js";
+import { sha256Hex, stableJson } from "../core/hash.js";
+import { KilnError } from "../core/errors.js";
+import { findTool, probeVersion } from "../core/tools.js";
+import { writeDisk } from "../disk/assemble.js";
+import { makeEsp } from "../disk/esp.js";
+import { EVE_INSTALLER, EVE_LIVE, MiB, placeLayout } from "../disk/layout.js";
+import { makeFat, overlay } from "../fs/fat.js";
+import { makeRootfsImg } from "../fs/rootfs-img.js";
+import { KILN_FORMAT } from "../graph/inputs.js";
+import type { Variant } from "../variant/knobs.js";
+import { type Artifact, artifact } from "./artifacts.js";
+import { convert, FORMATS } from "./index.js";
+import type { PartitionConfig } from "../config/schema.js";
+
+export interface DiskRequest {
+  rootfsImg?: boolean;
+  configImg?: boolean;
+  /** live formats: raw, qcow2, vdi, parallels, vhdx, gcp */
+  live?: string[];
+  installer?: boolean;
+  iso?: boolean;
+}
+
+const SHARE = new URL("../../share/", import.meta.url).pathname;
+
+async function toolStamp(tools: string[]): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const t of tools) out[t] = await probeVersion(await findTool(t));
+  return out;
+}
+
+/** The boot loader config for the ESP when the rootfs brings none: hand over to the active slot's grub.cfg. */
+function espGrubCfg(parts: { name: string; contents: string }[]): string {
+  const slot = parts.findIndex((p) => p.contents === "rootfs") + 1;
+  return [
+    "# written by kiln: boot the root file system in the active slot (gptprio)",
+    "set timeout=0",
+    `set root=(hd0,gpt${slot})`,
+    "if [ -f /EFI/BOOT/grub.cfg ]; then configfile /EFI/BOOT/grub.cfg; fi",
+    "if [ -f /boot/grub/grub.cfg ]; then configfile /boot/grub/grub.cfg; fi",
+    "",
+  ].join("\n");
+}
+
+/**
+ * rootfs.tar → rootfs.img, config.img, live.raw (and converted formats),
+ * installer.raw / installer.iso, for one variant. Each artifact is keyed by
+ * its inputs and reused when unchanged.
+ */
+export async function buildDisks(ctx: ImageTargetContext, variant: Variant, want: DiskRequest): Promise<Record<string, Artifact>> {
+  const cfg = ctx.project.config.images ?? {};
+  const dir = join(ctx.outDir, variant.arch, variant.name);
+  const recordDir = join(ctx.outDir, ".kiln", "records", variant.arch, variant.name);
+  const workDir = join(ctx.outDir, ".work", variant.arch, variant.name);
+  await mkdir(dir, { recursive: true });
+  const epoch = ctx.project.sourceDateEpoch;
+  const out: Record<string, Artifact> = {};
+  const maxSize = cfg.maxsize ? cfg.maxsize * MiB : undefined;
+  const fsTools = variant.format === "squashfs" ? ["mksquashfs"] : variant.format === "ext4" ? ["mkfs.ext4", "fakeroot", "debugfs"] : ["mkfs.erofs", "fakeroot"];
+
+  const rootfsImg = async (tarSha: string, tar: string, name: string, id: string) =>
+    artifact(recordDir, id, join(dir, name), sha256Hex(stableJson({ f: KILN_FORMAT, tarSha, format: variant.format, comp: cfg.compression, maxSize, epoch, tools: await toolStamp(fsTools) })), ctx.bus, async () => {
+      await makeRootfsImg(tar, join(dir, name), { format: variant.format, tarSha256: tarSha, mtime: epoch, compression: cfg.compression, maxSize, jobs: ctx.jobs, workDir, label: "rootfs" });
+    });
+
+  const tar = await buildImageTar(ctx, variant, "rootfs");
+  out["rootfs.tar"] = { path: tar.tar, sha256: tar.sha256, size: tar.size, cached: tar.cached };
+  const needImg = want.rootfsImg || want.live?.length || want.installer || want.iso;
+  if (!needImg && !want.configImg) return out;
+  if (needImg) out["rootfs.img"] = await rootfsImg(tar.sha256, tar.tar, "rootfs.img", `rootfs.img/${variant.arch}/${variant.name}`);
+
+  // config.img: kiln's defaults, then the project's conf/ (the project wins).
+  const confCfg = cfg.config ?? {};
+  const stage = join(workDir, "conf");
+  await overlay([join(SHARE, "conf"), join(ctx.project.root, confCfg.dir ?? "conf")], stage);
+  const confFiles = await listFiles(stage);
+  const confKey = sha256Hex(stableJson({ f: KILN_FORMAT, files: confFiles, label: confCfg.label ?? "EVE", size: confCfg.size ?? 1024, epoch, tools: await toolStamp(["mkfs.vfat", "mcopy"]) }));
+  out["config.img"] = await artifact(recordDir, `config.img/${variant.arch}/${variant.name}`, join(dir, "config.img"), confKey, ctx.bus, () =>
+    makeFat(stage, join(dir, "config.img"), { label: confCfg.label ?? "EVE", sizeKiB: confCfg.size ?? 1024, volumeId: confKey.slice(0, 8), epoch }),
+  );
+
+  const disk = async (name: string, layout: PartitionConfig[], tarPath: string, tarSha: string, img: Artifact, conf: Artifact) => {
+    const espSize = (p: PartitionConfig) => (p.size && p.size !== "fit" ? placeLayout([p], () => 0, name).parts[0]!.size : 36 * MiB);
+    const sizes: Record<string, number> = { rootfs: img.size, config: conf.size, persist: 0, empty: 0, efi: 0 };
+    const placed = placeLayout(layout, (p) => (p.contents === "efi" ? espSize(p) : sizes[p.contents] ?? 0), name);
+    const efiPart = placed.parts.find((p) => p.contents === "efi");
+    const key = sha256Hex(stableJson({ f: KILN_FORMAT, layout, tarSha, img: img.sha256, conf: conf.sha256, epoch, tools: await toolStamp(["mkfs.vfat", "mcopy"]) }));
+    return artifact(recordDir, `${name}/${variant.arch}/${variant.name}`, join(dir, name), key, ctx.bus, async () => {
+      const contents: Record<string, { file?: string; sha256?: string }> = {};
+      if (efiPart) {
+        const espFile = join(workDir, `${name}.esp.img`);
+        await makeEsp(tarPath, espFile, { workDir, grubCfg: espGrubCfg(placed.parts), sizeBytes: efiPart.size, epoch });
+        contents[efiPart.name] = { file: espFile, sha256: sha256Hex(await readFile(espFile)) };
+      }
+      for (const p of placed.parts) {
+        if (p.contents === "rootfs") contents[p.name] = { file: img.path, sha256: img.sha256 };
+        if (p.contents === "config") contents[p.name] = { file: conf.path, sha256: conf.sha256 };
+        if (p.contents === "persist") {
+          const persist = join(ctx.project.root, "persist.img");
+          if (await stat(persist).catch(() => undefined)) contents[p.name] = { file: persist, sha256: sha256Hex(await readFile(persist)) };
+        }
+      }
+      await writeDisk(join(dir, name), placed.parts, placed.diskSize, contents);
+    });
+  };
+
+  if (want.live?.length) {
+    const raw = await disk("live.raw", ctx.project.config.disks?.live ?? EVE_LIVE, tar.tar, tar.sha256, out["rootfs.img"]!, out["config.img"]);
+    out["live.raw"] = raw;
+    let last = "live.raw";
+    for (const f of want.live.filter((x) => x !== "raw")) {
+      const fmt = FORMATS[f];
+      if (!fmt) throw new KilnError("E_USAGE", `unknown live format '${f}' (one of: raw, ${Object.keys(FORMATS).join(", ")})`);
+      const name = `live.${fmt.ext}`;
+      out[name] = await artifact(recordDir, `${name}/${variant.arch}/${variant.name}`, join(dir, name), sha256Hex(stableJson({ f: KILN_FORMAT, raw: raw.sha256, fmt: f, tools: await toolStamp(fmt.tools) })), ctx.bus, () => convert(f, raw.path, join(dir, name), raw.sha256));
+      last = name;
+    }
+    // live.img points at the format built last, as EVE's does.
+    const link = join(dir, "live.img");
+    const tmp = `${link}.tmp-${process.pid}`;
+    await rm(tmp, { force: true });
+    await symlink(last, tmp);
+    await rename(tmp, link);
+  }
+
+  if (want.installer || want.iso) {
+    const img = out["rootfs.img"]!;
+    const conf = out["config.img"];
+    const itar = await buildImageTar(ctx, variant, "installer", [
+      { path: "/bits/rootfs.img", file: img.path, size: img.size, sha256: img.sha256 },
+      { path: "/bits/config.img", file: conf.path, size: conf.size, sha256: conf.sha256 },
+    ]);
+    out["installer.tar"] = { path: itar.tar, sha256: itar.sha256, size: itar.size, cached: itar.cached };
+    const iimg = await rootfsImg(itar.sha256, itar.tar, "rootfs_installer.img", `rootfs_installer.img/${variant.arch}/${variant.name}`);
+    out["rootfs_installer.img"] = iimg;
+    if (want.installer) out["installer.raw"] = await disk("installer.raw", ctx.project.config.disks?.installer ?? EVE_INSTALLER, itar.tar, itar.sha256, iimg, conf);
+    if (want.iso) {
+      const { makeIso } = await import("../disk/iso.js");
+      const key = sha256Hex(stableJson({ f: KILN_FORMAT, tar: itar.sha256, img: iimg.sha256, conf: conf.sha256, epoch, tools: await toolStamp(["xorriso", "mkfs.vfat", "mcopy"]) }));
+      out["installer.iso"] = await artifact(recordDir, `installer.iso/${variant.arch}/${variant.name}`, join(dir, "installer.iso"), key, ctx.bus, () =>
+        makeIso(join(dir, "installer.iso"), { tar: itar.tar, rootfsImg: iimg.path, configImg: conf.path, workDir, epoch, volumeId: key }),
+      );
+    }
+  }
+  return out;
+}
+
+async function listFiles(dir: string, prefix = ""): Promise<[string, string][]> {
+  const { readdir } = await import("node:fs/promises");
+  const out: [string, string][] = [];
+  for (const e of (await readdir(join(dir, prefix), { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const rel = prefix ? `${prefix}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push([`${rel}/`, "dir"], ...(await listFiles(dir, rel)));
+    else out.push([rel, sha256Hex(await readFile(join(dir, rel)))]);
+  }
+  return out;
+}
