@@ -159,3 +159,24 @@ describe("composing rootfs.tar", () => {
     expect(sums[1]).toBe(sums[0]);
   });
 });
+
+describe("kiln validate on an EVE-shaped project", () => {
+  it("checks the templates and parses every modifier, reporting all problems together", async () => {
+    const ok = await writeProject(EVELIKE);
+    const good = await kiln(["-C", ok, "validate"]);
+    expect(good.code, good.stderr).toBe(0);
+    expect(good.stdout).toContain("images/rootfs.yml.in, images/installer.yml.in, 3 modifiers OK");
+    const bad = await writeProject({
+      ...EVELIKE,
+      "images/modifiers/hv/kvm.yq": '.services += [{"name": "x"\n',
+      "images/modifiers/hv/acrn.yq": ".kernel.cmdline |= sort_by(.a)\n",
+      "images/installer.yml.in": "kernel:\n  image: KERNEL_TAG\n  cmdlnie: x\n",
+    });
+    const r = await kiln(["-C", bad, "validate"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/error\[E_UNKNOWN_KEY\]: unknown key 'cmdlnie' in kernel\n\s+--> images\/installer\.yml\.in:3:3/);
+    expect(r.stderr).toMatch(/error\[E_YQ_SYNTAX\][^\n]*\n\s+--> images\/modifiers\/hv\/kvm\.yq:2:1/);
+    expect(r.stderr).toMatch(/error\[E_YQ_UNSUPPORTED\]: [^\n]*sort_by[^\n]*\n\s+--> images\/modifiers\/hv\/acrn\.yq:1:20/);
+    expect(r.stderr).toContain("3 problems");
+  });
+});

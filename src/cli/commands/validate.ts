@@ -1,5 +1,8 @@
 import type { Command } from "commander";
-import { basename, resolve } from "node:path";
+import { access, readdir, readFile } from "node:fs/promises";
+import { basename, join, relative, resolve } from "node:path";
+import type { Project } from "../../config/project.js";
+import { templatePath } from "../../variant/template.js";
 import { validate } from "../../config/diagnose.js";
 import { loadProject } from "../../config/project.js";
 import { readYaml } from "../../config/yaml.js";
@@ -7,8 +10,8 @@ import { KilnError, type Diagnostic } from "../../core/errors.js";
 import { buildGraph } from "../../graph/graph.js";
 import { action, type Invocation } from "../main.js";
 
-async function validateFile(path: string): Promise<Diagnostic[]> {
-  const parsed = await readYaml(resolve(path), path).catch((err: Error) => {
+async function validateFile(path: string, display = path): Promise<Diagnostic[]> {
+  const parsed = await readYaml(resolve(path), display).catch((err: Error) => {
     throw new KilnError("E_SOURCE_MISSING", `cannot read ${path}: ${err.message}`);
   });
   if (!parsed.file) return parsed.diagnostics;
@@ -21,6 +24,41 @@ async function validateFile(path: string): Promise<Diagnostic[]> {
   return validate(imageSpecSchema, parsed.file).diagnostics;
 }
 
+/** Templates must be valid image specs and every modifier must parse (yq), all problems together. */
+async function checkImages(project: Project): Promise<string[]> {
+  const diags: Diagnostic[] = [];
+  const checked: string[] = [];
+  for (const kind of ["rootfs", "installer"] as const) {
+    const tpl = templatePath(project, kind);
+    if (!(await access(tpl).then(() => true, () => false))) continue;
+    const rel = relative(project.root, tpl);
+    diags.push(...(await validateFile(tpl, rel)));
+    checked.push(rel);
+  }
+  const modDir = join(project.root, project.config.images?.modifiers ?? "images/modifiers");
+  const mods = await listYq(modDir);
+  if (mods.length) {
+    const { parseYq } = await import("../../variant/yq/index.js");
+    for (const m of mods) {
+      const rel = relative(project.root, m);
+      try {
+        parseYq(await readFile(m, "utf8"), { file: rel, line: 1, col: 1 });
+      } catch (err) {
+        if (!(err instanceof KilnError)) throw err;
+        diags.push({ code: err.code, message: err.message, location: err.location, hint: err.hint });
+      }
+    }
+    checked.push(`${mods.length} modifier${mods.length > 1 ? "s" : ""}`);
+  }
+  if (diags.length) throw KilnError.fromDiagnostics(diags);
+  return checked;
+}
+
+async function listYq(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true }).catch(() => []);
+  return entries.filter((e) => e.name.endsWith(".yq")).map((e) => join(e.parentPath ?? (e as unknown as { path: string }).path, e.name)).sort();
+}
+
 export function registerValidate(program: Command): void {
   const cmd = program
     .command("validate")
@@ -29,15 +67,17 @@ export function registerValidate(program: Command): void {
   cmd.action(
     action(cmd, async (inv: Invocation, files: string[]) => {
       if (files.length) {
-        const diags = (await Promise.all(files.map(validateFile))).flat();
+        const diags = (await Promise.all(files.map((f) => validateFile(f)))).flat();
         if (diags.length) throw KilnError.fromDiagnostics(diags);
         return { data: { files, ok: true }, text: `${files.length} file${files.length > 1 ? "s" : ""} OK` };
       }
       const project = await loadProject(resolve(inv.globals.dir ?? "."));
       // Every architecture the project builds for must give a sound graph.
       for (const arch of project.archs) buildGraph(project, arch);
+      const checked = await checkImages(project);
       const n = project.packages.size;
-      return { data: { project: project.config.name, packages: n, archs: project.archs, ok: true }, text: `${project.config.name}: kiln.yml and ${n} packages OK for ${project.archs.join(", ")}` };
+      const text = `${project.config.name}: kiln.yml, ${n} packages${checked.length ? `, ${checked.join(", ")}` : ""} OK for ${project.archs.join(", ")}`;
+      return { data: { project: project.config.name, packages: n, archs: project.archs, images: checked, ok: true }, text };
     }),
   );
 }
