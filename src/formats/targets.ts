@@ -71,6 +71,7 @@ export async function buildDisks(ctx: ImageTargetContext, variant: Variant, want
   const needImg = want.rootfsImg || want.live?.length || want.installer || want.iso;
   if (!needImg && !want.configImg) return out;
   if (needImg) out["rootfs.img"] = await rootfsImg(tar.sha256, tar.tar, "rootfs.img", `rootfs.img/${variant.arch}/${variant.name}`);
+  if (!(want.configImg || want.live?.length || want.installer || want.iso)) return out;
 
   // config.img: kiln's defaults, then the project's conf/ (the project wins).
   const confCfg = cfg.config ?? {};

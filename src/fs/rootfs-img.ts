@@ -93,7 +93,7 @@ const erofs: Writer = {
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
     const uuid = derivedGuid(sha256Hex(`erofs:${o.tarSha256}`)).toLowerCase();
-    const script = `set -e\ntar -xpf "$1" -C "$2" --numeric-owner --same-owner\nmkfs.erofs -q -T ${o.mtime} -U ${uuid} -L ${o.label ?? "rootfs"} "$3" "$2"`;
+    const script = `set -e\ntar -xpf "$1" -C "$2" --numeric-owner --same-owner\nmkfs.erofs --quiet -T ${o.mtime} -U ${uuid} "$3" "$2"`;
     await run("fakeroot", ["--", "sh", "-c", script, "sh", tar, dir, out]);
     await rm(dir, { recursive: true, force: true });
   },

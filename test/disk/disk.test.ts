@@ -151,6 +151,15 @@ describe("disk images", () => {
     expect(sums[1]).toEqual(sums[0]);
   });
 
+  it("ROOTFS_FORMAT=erofs gives an erofs image that fsck.erofs accepts", async () => {
+    const { r, out } = await built(["rootfs", "ROOTFS_FORMAT=erofs"]);
+    expect(r.code, r.stderr).toBe(0);
+    await execa("fsck.erofs", [join(out, "rootfs.img")]);
+    const info = (await execa("dump.erofs", ["-S", join(out, "rootfs.img")])).stdout;
+    expect(info).toMatch(/char dev count:\s+1/);
+    expect((await readdir(out)).sort()).toEqual(["rootfs.img", "rootfs.tar"]);
+  });
+
   it("ext4 rootfs.img is byte-identical twice too", async () => {
     const a = await built(["rootfs", "ROOTFS_FORMAT=ext4"]);
     await new Promise((r) => setTimeout(r, 1100));
