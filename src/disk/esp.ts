@@ -10,16 +10,29 @@ import { MiB } from "./layout.js";
  * system (the boot loader a package put there, as EVE's mkimage-raw-efi takes
  * them), plus grub.cfg (the rootfs's own EFI/BOOT/grub.cfg wins over `grubCfg`).
  */
-export async function makeEsp(rootfsTar: string, out: string, o: { workDir: string; grubCfg: string; sizeBytes: number; epoch: number }): Promise<{ files: string[] }> {
+export interface EspContents {
+  /** EFI/BOOT/* files found in the rootfs. */
+  files: string[];
+  /** boot/cmdline of the rootfs (the image spec's kernel.cmdline). */
+  cmdline?: string;
+}
+
+export async function makeEsp(rootfsTar: string, out: string, o: { workDir: string; grubCfg: (c: EspContents) => string; sizeBytes: number; epoch: number }): Promise<{ files: string[] }> {
   const stage = join(o.workDir, "esp");
   const { rm } = await import("node:fs/promises");
   await rm(stage, { recursive: true, force: true });
   await mkdir(join(stage, "EFI", "BOOT"), { recursive: true });
   const files: string[] = [];
+  let cmdline: string | undefined;
   const fh = await open(rootfsTar, "r");
   try {
     for (const e of await indexTar(rootfsTar)) {
       const name = e.name.replace(/^\.?\/+/, "");
+      if (name === "boot/cmdline" && e.type === "file") {
+        const b = Buffer.alloc(e.size);
+        await fh.read(b, 0, e.size, e.offset);
+        cmdline = b.toString("utf8").trim();
+      }
       if (e.type !== "file" || !/^EFI\/BOOT\/[^/]+$/i.test(name)) continue;
       const buf = Buffer.alloc(e.size);
       await fh.read(buf, 0, e.size, e.offset);
@@ -31,11 +44,13 @@ export async function makeEsp(rootfsTar: string, out: string, o: { workDir: stri
   } finally {
     await fh.close();
   }
+  let cfg = "";
   if (!files.some((f) => /^EFI\/BOOT\/grub\.cfg$/i.test(f))) {
-    await writeFile(join(stage, "EFI", "BOOT", "grub.cfg"), o.grubCfg);
+    cfg = o.grubCfg({ files: [...files], cmdline });
+    await writeFile(join(stage, "EFI", "BOOT", "grub.cfg"), cfg);
     files.push("EFI/BOOT/grub.cfg");
   }
-  const volumeId = sha256Hex(`esp:${files.join()}:${o.grubCfg}`).slice(0, 8);
+  const volumeId = sha256Hex(`esp:${files.join()}:${cfg}`).slice(0, 8);
   await makeFat(stage, out, { label: "EFI", sizeKiB: Math.max(o.sizeBytes, MiB) / 1024, volumeId, epoch: o.epoch, fat32: o.sizeBytes >= 33 * MiB });
   return { files: files.sort() };
 }

@@ -21,7 +21,7 @@ export async function makeIso(out: string, o: { tar: string; rootfsImg: string; 
   await rm(root, { recursive: true, force: true });
   await mkdir(root, { recursive: true });
   const grubCfg = "# written by kiln: the installer ISO\nset timeout=0\nsearch --no-floppy --set=root --file /installer.img\nif [ -f /EFI/BOOT/grub.cfg ]; then configfile /EFI/BOOT/grub.cfg; fi\n";
-  await makeEsp(o.tar, join(root, "efiboot.img"), { workDir: o.workDir, grubCfg, sizeBytes: 8 * MiB, epoch: o.epoch });
+  await makeEsp(o.tar, join(root, "efiboot.img"), { workDir: o.workDir, grubCfg: (c) => (c.files.includes("EFI/BOOT/kernel") ? `set timeout=0\nlinux /EFI/BOOT/kernel ${c.cmdline ?? ""}\n${c.files.includes("EFI/BOOT/initrd.img") ? "initrd /EFI/BOOT/initrd.img\n" : ""}boot\n` : grubCfg), sizeBytes: 16 * MiB, epoch: o.epoch });
   await copyFile(o.rootfsImg, join(root, "installer.img"));
   await copyFile(o.configImg, join(root, "config.img"));
   const tmp = tempPathFor(out);

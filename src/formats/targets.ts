@@ -5,7 +5,7 @@ import { sha256Hex, stableJson } from "../core/hash.js";
 import { KilnError } from "../core/errors.js";
 import { findTool, probeVersion } from "../core/tools.js";
 import { writeDisk } from "../disk/assemble.js";
-import { makeEsp } from "../disk/esp.js";
+import { type EspContents, makeEsp } from "../disk/esp.js";
 import { EVE_INSTALLER, EVE_LIVE, MiB, placeLayout } from "../disk/layout.js";
 import { makeFat, overlay } from "../fs/fat.js";
 import { makeRootfsImg } from "../fs/rootfs-img.js";
@@ -32,8 +32,28 @@ async function toolStamp(tools: string[]): Promise<Record<string, string>> {
   return out;
 }
 
-/** The boot loader config for the ESP when the rootfs brings none: hand over to the active slot's grub.cfg. */
-function espGrubCfg(parts: { name: string; contents: string }[]): string {
+/**
+ * The boot loader config for the ESP when the rootfs brings none. With a
+ * kernel in EFI/BOOT (and maybe an initrd), boot it with the image spec's
+ * cmdline; otherwise hand over to the active slot's own grub.cfg.
+ */
+function espGrubCfg(parts: { name: string; contents: string }[]): (c: EspContents) => string {
+  return (c) => {
+    if (c.files.includes("EFI/BOOT/kernel")) {
+      return [
+        "# written by kiln: the kernel, initramfs and cmdline of the image spec",
+        "set timeout=0",
+        `linux /EFI/BOOT/kernel ${c.cmdline ?? ""}`.trimEnd(),
+        ...(c.files.includes("EFI/BOOT/initrd.img") ? ["initrd /EFI/BOOT/initrd.img"] : []),
+        "boot",
+        "",
+      ].join("\n");
+    }
+    return chainCfg(parts);
+  };
+}
+
+function chainCfg(parts: { name: string; contents: string }[]): string {
   const slot = parts.findIndex((p) => p.contents === "rootfs") + 1;
   return [
     "# written by kiln: boot the root file system in the active slot (gptprio)",
