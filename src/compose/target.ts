@@ -4,31 +4,17 @@ import { parseYaml } from "../config/yaml.js";
 import { writeFileAtomic } from "../core/atomic.js";
 import { KilnError } from "../core/errors.js";
 import { sha256Hex, stableJson } from "../core/hash.js";
-import { runPlan } from "../build/scheduler.js";
-import type { EventBus } from "../core/events.js";
-import type { Project } from "../config/project.js";
-import type { Graph } from "../graph/graph.js";
+import { type BuildOptions, runPlan } from "../build/scheduler.js";
 import { pkgId } from "../graph/graph.js";
 import { KILN_FORMAT } from "../graph/inputs.js";
 import { makePlan } from "../graph/plan.js";
-import type { Records } from "../graph/records.js";
-import type { Store } from "../store/layout.js";
 import type { Variant } from "../variant/knobs.js";
 import { referencedPackages, substitute } from "../variant/placeholders.js";
 import { composeTemplate, type ImageKind } from "../variant/template.js";
 import { composeRootfs } from "./compose.js";
 
-export interface ImageTargetContext {
-  project: Project;
-  graph: Graph;
-  store: Store;
-  bus: EventBus;
-  outDir: string;
-  jobs: number;
-  offline: boolean;
-  keepWork?: boolean;
-  records: Records;
-}
+/** What the image targets need: the same as a package build (they build the packages they use first). */
+export type ImageTargetContext = BuildOptions;
 
 export interface ComposedImage {
   kind: ImageKind;

@@ -6,6 +6,10 @@
  * the result with `sgdisk -v` and `sgdisk -p/-i`.
  */
 
+import { crc32 } from "../core/crc.js";
+
+export { crc32 };
+
 export const SECTOR = 512;
 const ENTRY_SIZE = 128;
 const ENTRIES = 128;
@@ -27,23 +31,6 @@ export interface GptDisk {
   sectors: bigint;
   guid: string;
   partitions: GptPartition[];
-}
-
-// Node 20 has no zlib.crc32 (it arrives in 22): the standard reflected CRC-32 table.
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-export function crc32(buf: Uint8Array): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < buf.length; i++) c = CRC_TABLE[(c ^ buf[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
 }
 
 /** GUIDs are stored mixed-endian: the first three fields little-endian, the rest as written. */

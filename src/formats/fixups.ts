@@ -1,4 +1,5 @@
 import { open } from "node:fs/promises";
+import { crc32c } from "../core/crc.js";
 import { sha256Hex } from "../core/hash.js";
 import { derivedGuid, guidBytes } from "../disk/gpt.js";
 
@@ -18,23 +19,6 @@ export async function fixVdi(file: string, seed: string): Promise<void> {
   } finally {
     await fh.close();
   }
-}
-
-// CRC-32C (Castagnoli), which VHDX checksums use; hand-written for the same reason as crc32 in disk/gpt.ts.
-const C_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0x82f63b78 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-export function crc32c(buf: Uint8Array): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < buf.length; i++) c = C_TABLE[(c ^ buf[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
 }
 
 const KiB64 = 64 * 1024;
