@@ -9,7 +9,8 @@ const NEEDS = {
   example: [["bash", "bash"], ["tar", "tar"], ["bwrap", "bubblewrap"], ["mksquashfs", "squashfs-tools"], ["mkfs.vfat", "dosfstools"], ["mcopy", "mtools"], ["qemu-img", "qemu-utils"]],
   test: [["bash", "bash"], ["tar", "tar"], ["bwrap", "bubblewrap"], ["skopeo", "skopeo"], ["umoci", "umoci"], ["pgrep", "procps"],
     ["mksquashfs", "squashfs-tools"], ["unsquashfs", "squashfs-tools"], ["mkfs.ext4", "e2fsprogs"], ["debugfs", "e2fsprogs"], ["fakeroot", "fakeroot"],
-    ["mkfs.erofs", "erofs-utils"], ["mkfs.vfat", "dosfstools"], ["fatlabel", "dosfstools"], ["mcopy", "mtools"], ["sgdisk", "gdisk"], ["qemu-img", "qemu-utils"], ["xorriso", "xorriso"]],
+    ["mkfs.erofs", "erofs-utils"], ["mkfs.vfat", "dosfstools"], ["fatlabel", "dosfstools"], ["mcopy", "mtools"], ["sgdisk", "gdisk"], ["qemu-img", "qemu-utils"], ["xorriso", "xorriso"],
+    ["xz", "xz-utils"], ["zstd", "zstd"], ["gpgv", "gpgv"]],
 };
 
 const task = process.argv[2] ?? "test";

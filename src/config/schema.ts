@@ -93,7 +93,7 @@ export const debianRecipeSchema = z.strictObject({
   kind: z.literal("debian"),
   ...common,
   packages: z
-    .array(z.string().regex(/^[a-z0-9][a-z0-9+.-]*(:[a-z0-9]+)?( *\((<<|<=|=|>=|>>) *[^)]+\))?$/, "a Debian package name, optionally with a version constraint: \"libc6 (>= 2.36)\""))
+    .array(z.string().regex(/^([a-z0-9+.-]|\$\{ARCH\})+(:[a-z0-9]+)?( *\((<<|<=|=|>=|>>) *[^)]+\))?$/, "a Debian package name, optionally with a version constraint (\"libc6 (>= 2.36)\"); ${ARCH} stands for the target architecture"))
     .min(1)
     .describe("Debian packages to install with their dependency closure (Depends, Pre-Depends)"),
   exclude: z.array(z.string()).optional().describe("packages never to install, even when something depends on them"),

@@ -25,27 +25,55 @@ export interface DebPackage {
 /** The fields of a Packages stanza that are read (the rest, mostly descriptions, is dropped while parsing). */
 export const INDEX_FIELDS: ReadonlySet<string> = new Set(["Package", "Version", "Architecture", "Multi-Arch", "Essential", "Priority", "Depends", "Pre-Depends", "Conflicts", "Breaks", "Provides", "Filename", "Size", "SHA256"]);
 
+/** A package of a parsed index; relation fields are parsed on first use (most of an index is never looked at). */
+class IndexPackage implements DebPackage {
+  readonly name: string;
+  readonly version: string;
+  readonly architecture: string;
+  readonly multiArch: DebPackage["multiArch"];
+  readonly essential: boolean;
+  readonly priority: string;
+  readonly filename: string;
+  readonly size: number;
+  readonly sha256: string;
+  private cache: { depends?: Relation[][]; preDepends?: Relation[][]; conflicts?: Relation[]; breaks?: Relation[]; provides?: Relation[] } = {};
+
+  constructor(
+    private readonly s: Stanza,
+    private readonly arch: string,
+  ) {
+    const ma = s["Multi-Arch"];
+    this.name = s.Package!;
+    this.version = s.Version!;
+    this.architecture = s.Architecture ?? arch;
+    this.multiArch = ma === "same" || ma === "foreign" || ma === "allowed" ? ma : "no";
+    this.essential = s.Essential === "yes";
+    this.priority = s.Priority ?? "optional";
+    this.filename = s.Filename ?? "";
+    this.size = Number(s.Size ?? 0);
+    this.sha256 = s.SHA256 ?? "";
+  }
+
+  get depends() {
+    return (this.cache.depends ??= parseRelations(this.s.Depends, this.arch));
+  }
+  get preDepends() {
+    return (this.cache.preDepends ??= parseRelations(this.s["Pre-Depends"], this.arch));
+  }
+  get conflicts() {
+    return (this.cache.conflicts ??= parseRelations(this.s.Conflicts, this.arch).flat());
+  }
+  get breaks() {
+    return (this.cache.breaks ??= parseRelations(this.s.Breaks, this.arch).flat());
+  }
+  get provides() {
+    return (this.cache.provides ??= parseRelations(this.s.Provides, this.arch).flat());
+  }
+}
+
 export function packageFromStanza(s: Stanza, arch: string): DebPackage | undefined {
-  const name = s.Package;
-  const version = s.Version;
-  if (!name || !version) return undefined;
-  const ma = s["Multi-Arch"];
-  return {
-    name,
-    version,
-    architecture: s.Architecture ?? arch,
-    multiArch: ma === "same" || ma === "foreign" || ma === "allowed" ? ma : "no",
-    essential: s.Essential === "yes",
-    priority: s.Priority ?? "optional",
-    depends: parseRelations(s.Depends, arch),
-    preDepends: parseRelations(s["Pre-Depends"], arch),
-    conflicts: parseRelations(s.Conflicts, arch).flat(),
-    breaks: parseRelations(s.Breaks, arch).flat(),
-    provides: parseRelations(s.Provides, arch).flat(),
-    filename: s.Filename ?? "",
-    size: Number(s.Size ?? 0),
-    sha256: s.SHA256 ?? "",
-  };
+  if (!s.Package || !s.Version) return undefined;
+  return new IndexPackage(s, arch);
 }
 
 const PRIORITY_RANK: Record<string, number> = { required: 0, important: 1, standard: 2, optional: 3, extra: 4 };
@@ -103,7 +131,7 @@ export interface Resolution {
   /** Install order: dependencies before dependents, ties by name (cycles broken deterministically). */
   packages: DebPackage[];
   reasons: Map<string, Reason>;
-  /** Dependencies dropped because every alternative was excluded. */
+  /** Dependencies dropped because they name an excluded package. */
   skipped: string[];
 }
 
@@ -165,12 +193,13 @@ export function resolve(u: Universe, req: ResolveRequest): Resolution {
     return out;
   };
   const isChosenSatisfying = (rel: Relation) => [...chosen.values()].find((p) => satisfiedBy(p, rel, native));
-  const clashWithChosen = (c: DebPackage): { other: DebPackage; rel: Relation } | undefined => {
+  /** Why candidate `c` cannot join the chosen set, or undefined when it can. */
+  const clashWithChosen = (c: DebPackage): string | undefined => {
     for (const p of chosen.values()) {
       const r = clash(c, p, native);
-      if (r) return { other: p, rel: r };
+      if (r) return `${pkgLabel(c)} declares ${c.conflicts.includes(r) ? "Conflicts" : "Breaks"}: ${formatRelation(r)}, and ${pkgLabel(p)} is chosen (via ${chain(p.name).join(" → ")})`;
       const r2 = clash(p, c, native);
-      if (r2) return { other: p, rel: r2 };
+      if (r2) return `${pkgLabel(p)} (chosen via ${chain(p.name).join(" → ")}) declares ${p.conflicts.includes(r2) ? "Conflicts" : "Breaks"}: ${formatRelation(r2)}`;
     }
     return undefined;
   };
@@ -186,7 +215,7 @@ export function resolve(u: Universe, req: ResolveRequest): Resolution {
     for (const p of fits) {
       const c = clashWithChosen(p);
       if (!c) return { pkg: p, why: "" };
-      blocked.push(`${pkgLabel(p)} conflicts with ${pkgLabel(c.other)} (${formatRelation(c.rel)})`);
+      blocked.push(c);
     }
     const provs = (u.providers.get(rel.name) ?? [])
       .filter((x) => !exclude.has(x.pkg.name) && versionOk(x.version, rel) && archSatisfies(x.pkg, rel, native))
@@ -196,7 +225,7 @@ export function resolve(u: Universe, req: ResolveRequest): Resolution {
       if (other && other.version !== x.pkg.version) continue;
       const c = clashWithChosen(x.pkg);
       if (!c) return { pkg: x.pkg, why: "" };
-      blocked.push(`${pkgLabel(x.pkg)} conflicts with ${pkgLabel(c.other)} (${formatRelation(c.rel)})`);
+      blocked.push(c);
     }
     if (blocked.length) return { why: blocked.join("; ") };
     if (real.length && !fitsVersion.length) return { why: `no version satisfies; ${u.where} has ${real.map((p) => p.version).join(", ")}` };
@@ -229,12 +258,14 @@ export function resolve(u: Universe, req: ResolveRequest): Resolution {
   };
 
   const satisfy = (group: Relation[], parent: string | undefined, text: string) => {
-    const alts = group.filter((r) => !exclude.has(r.name));
-    if (!alts.length) {
+    if (group.some((r) => isChosenSatisfying(r))) return;
+    // Excluding a name drops every dependency that names it, alternatives and all: `exclude:
+    // [initramfs-tools]` means no initramfs tool, not another one. (Ask for the other one by name.)
+    if (group.some((r) => exclude.has(r.name))) {
       skipped.push(`${parent ?? "request"} → ${text} (excluded)`);
       return;
     }
-    if (alts.some((r) => isChosenSatisfying(r))) return;
+    const alts = group;
     const whys: string[] = [];
     for (const r of alts) {
       const c = candidate(r);

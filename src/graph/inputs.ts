@@ -3,6 +3,7 @@ import { join, relative } from "node:path";
 import { sha256File, sha256Hex, stableJson } from "../core/hash.js";
 import type { Package, Project } from "../config/project.js";
 import type { Recipe } from "../config/schema.js";
+import { lockedDebs, lockSources, type LockFile } from "../debian/lockfile.js";
 
 /** Bump when the meaning of a key or the shape of outputs changes: every key changes with it. */
 export const KILN_FORMAT = 1;
@@ -21,7 +22,7 @@ export interface KeyRecord {
   recipe: Recipe;
   /** Every file of the package folder and every local source, by project-relative path: "sha256:…" plus "+x" when executable, or "-> target" for links. */
   files: Record<string, string>;
-  /** Downloaded sources: url → sha256. */
+  /** Downloaded sources: url → sha256; for a debian package its locked .debs for this arch: "debian:NAME_VERSION_ARCH" → sha256. */
   sources: Record<string, string>;
   /** Keys of the packages this one is built with (whose keys cover their own deps). */
   deps: Record<string, string>;
@@ -69,4 +70,9 @@ export function toolsFor(recipe: Recipe): string[] {
 export function downloadSources(recipe: Recipe): Record<string, string> {
   if (recipe.kind !== "script") return {};
   return Object.fromEntries((recipe.sources ?? []).flatMap((s) => (s.url && s.sha256 ? [[s.url, s.sha256]] : [])));
+}
+
+/** The `sources` of a key record: a script's downloads, or a debian package's locked .debs (from kiln.lock, read once per plan). */
+export function keySources(project: Project, pkg: Package, arch: string, lock: LockFile | undefined): Record<string, string> {
+  return pkg.recipe.kind === "debian" ? lockSources(lockedDebs(project, lock, pkg, arch)) : downloadSources(pkg.recipe);
 }

@@ -4,7 +4,8 @@ import { toolVersions } from "../store/tools.js";
 import { describeChange, diffRecords } from "./explain.js";
 import { closure, type Graph, type Target } from "./graph.js";
 import type { Records } from "./records.js";
-import { downloadSources, fileInputs, KILN_FORMAT, keyOf, type KeyRecord, toolsFor } from "./inputs.js";
+import { readLock } from "../debian/lockfile.js";
+import { fileInputs, KILN_FORMAT, keyOf, type KeyRecord, keySources, toolsFor } from "./inputs.js";
 
 export interface PlanNode {
   target: Target;
@@ -48,6 +49,8 @@ export async function makePlan(project: Project, graph: Graph, store: Store, opt
     store.readIndex(),
     Promise.all(order.map((id) => fileInputs(project, graph.targets.get(id)!.pkg))),
   ]);
+  // kiln.lock pins the .debs of debian packages; read once, only when the plan has one.
+  const lock = order.some((id) => graph.targets.get(id)!.pkg.recipe.kind === "debian") ? await readLock(project.root) : undefined;
   const refs = new Set(index.manifests.map((m) => m.annotations?.["org.opencontainers.image.ref.name"]));
   const nodes = new Map<string, PlanNode>();
   for (const [i, id] of order.entries()) {
@@ -60,7 +63,7 @@ export async function makePlan(project: Project, graph: Graph, store: Store, opt
       arch: opts.arch,
       recipe,
       files: files[i]!,
-      sources: downloadSources(recipe),
+      sources: keySources(project, target.pkg, opts.arch, lock),
       deps: Object.fromEntries(target.deps.map((d) => [d, nodes.get(d)!.key])),
       knobs: { sourceDateEpoch: project.sourceDateEpoch },
       tools: Object.fromEntries(toolsFor(recipe).map((t) => [t, tools[t]!])),

@@ -170,7 +170,7 @@ describe("disk images", () => {
 
 describe("disk errors", () => {
   it("refuses a rootfs over its budget before writing any image, naming the largest contributors", async () => {
-    const files = { ...EVELIKE, "kiln.yml": EVELIKE["kiln.yml"] + "images:\n  maxsize: 1\n", "pkg/big/build.yml": "kind: script\nscript: |\n  head -c 3000000 /dev/urandom > \"$DESTDIR/big.bin\"\n" };
+    const files: Record<string, string> = { ...EVELIKE, "kiln.yml": EVELIKE["kiln.yml"] + "images:\n  maxsize: 1\n", "pkg/big/build.yml": "kind: script\nscript: |\n  head -c 3000000 /dev/urandom > \"$DESTDIR/big.bin\"\n" };
     files["images/rootfs.yml.in"] = files["images/rootfs.yml.in"]!.replace("  - DEVNODES_TAG", "  - DEVNODES_TAG\n  - BIG_TAG");
     const { r, out } = await built(["live"], files);
     expect(r.code).toBe(1);

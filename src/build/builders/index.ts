@@ -1,7 +1,7 @@
 import type { Recipe } from "../../config/schema.js";
-import { KilnError } from "../../core/errors.js";
 import type { LayerEntry } from "../layer.js";
 import type { BuildStep } from "../step.js";
+import { buildDebian } from "./debian.js";
 import { buildFiles } from "./files.js";
 import { buildScript } from "./script.js";
 
@@ -12,7 +12,5 @@ export type Builder = (step: BuildStep) => Promise<LayerEntry[]>;
 export const BUILDERS: Record<Recipe["kind"], Builder> = {
   files: buildFiles,
   script: buildScript,
-  debian: async (step) => {
-    throw new KilnError("E_USAGE", `debian packages (${step.pkg.name}) are not built by this version of kiln yet`);
-  },
+  debian: buildDebian,
 };

@@ -5,7 +5,7 @@ import { action, type Invocation } from "../main.js";
 import { table } from "../output.js";
 
 /** Tools by what needs them; later stages add their rows here. */
-const NEEDED: { tool: string; for: string; required: boolean }[] = [
+const NEEDED: { tool: string; for: string; required: boolean; package?: string }[] = [
   { tool: "bash", for: "script packages", required: true },
   { tool: "tar", for: "unpacking source archives", required: true },
   { tool: "bwrap", for: "isolating build scripts (no network, read-only host)", required: false },
@@ -18,6 +18,9 @@ const NEEDED: { tool: string; for: string; required: boolean }[] = [
   { tool: "mcopy", for: "config.img and the EFI partition", required: false },
   { tool: "qemu-img", for: "live.qcow2, .vdi, .parallels, .vhdx", required: false },
   { tool: "xorriso", for: "installer.iso", required: false },
+  { tool: "xz", for: "debian packages: unpacking .debs (data.tar.xz)", required: false, package: "xz-utils" },
+  { tool: "zstd", for: "debian packages: unpacking .debs (data.tar.zst)", required: false },
+  { tool: "gpgv", for: "debian packages: checking InRelease signatures (kiln lock)", required: false },
   { tool: "skopeo", for: "tests: reading the store with a standard OCI tool", required: false },
   { tool: "umoci", for: "tests: unpacking store images with a standard OCI tool", required: false },
 ];
@@ -29,7 +32,7 @@ export function registerDoctor(program: Command): void {
       const rows = await Promise.all(
         NEEDED.map(async (n) => {
           const path = await whichTool(n.tool);
-          return { ...n, package: TOOL_PACKAGES[n.tool] ?? n.tool, path, version: path ? await probeVersion(path) : undefined };
+          return { ...n, package: n.package ?? TOOL_PACKAGES[n.tool] ?? n.tool, path, version: path ? await probeVersion(path) : undefined };
         }),
       );
       const missing = rows.filter((r) => !r.path);

@@ -1,0 +1,185 @@
+import { createHash, type Hash } from "node:crypto";
+import { closeSync, openSync, readSync, writeSync } from "node:fs";
+
+/**
+ * A synchronous tar writer with a large output buffer, for composing big root
+ * file systems at close to copy speed. Hand-written because the streaming
+ * writers (tar-stream) cost several small writes and a stream per entry, which
+ * for thousands of small files is most of the time; here an entry is a header
+ * encode plus one ranged read from the layer file into the buffer.
+ * Headers are ustar; a pax record carries what ustar cannot hold (long names
+ * and link targets, big ids and sizes, xattrs).
+ */
+export interface TarHeader {
+  name: string;
+  type: "file" | "link" | "symlink" | "character-device" | "block-device" | "directory" | "fifo";
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  linkname?: string;
+  devmajor?: number;
+  devminor?: number;
+  pax?: Record<string, string>;
+}
+
+const TYPEFLAG: Record<TarHeader["type"], string> = { file: "0", link: "1", symlink: "2", "character-device": "3", "block-device": "4", directory: "5", fifo: "6" };
+const BUF = 8 << 20;
+
+function octal(buf: Buffer, off: number, len: number, v: number): boolean {
+  const s = v.toString(8);
+  if (s.length > len - 1) return false;
+  buf.write(s.padStart(len - 1, "0"), off, "ascii");
+  buf[off + len - 1] = 0;
+  return true;
+}
+
+function paxRecord(key: string, value: string): string {
+  const body = ` ${key}=${value}\n`;
+  let len = Buffer.byteLength(body) + 1;
+  while (String(len).length + Buffer.byteLength(body) !== len) len = String(len).length + Buffer.byteLength(body);
+  return `${len}${body}`;
+}
+
+/** Split a path into ustar's prefix (≤155) and name (≤100) at a slash, or undefined. */
+function splitName(name: string): [string, string] | undefined {
+  if (Buffer.byteLength(name) <= 100) return ["", name];
+  for (let i = name.indexOf("/"); i !== -1; i = name.indexOf("/", i + 1)) {
+    const prefix = name.slice(0, i);
+    const rest = name.slice(i + 1);
+    if (Buffer.byteLength(prefix) <= 155 && Buffer.byteLength(rest) <= 100 && rest) return [prefix, rest];
+  }
+  return undefined;
+}
+
+export class TarWriter {
+  private readonly fd: number;
+  private readonly buf = Buffer.alloc(BUF);
+  private used = 0;
+  private readonly hash: Hash = createHash("sha256");
+  private total = 0;
+  private readonly inputs = new Map<string, number>();
+
+  constructor(path: string) {
+    this.fd = openSync(path, "wx", 0o644);
+  }
+
+  private flush(): void {
+    if (!this.used) return;
+    this.hash.update(this.buf.subarray(0, this.used));
+    let off = 0;
+    while (off < this.used) off += writeSync(this.fd, this.buf, off, this.used - off);
+    this.total += this.used;
+    this.used = 0;
+  }
+
+  private room(n: number): void {
+    if (this.used + n > BUF) this.flush();
+  }
+
+  private put(b: Buffer): void {
+    this.room(b.length);
+    b.copy(this.buf, this.used);
+    this.used += b.length;
+  }
+
+  private pad(n: number): void {
+    const p = (512 - (n % 512)) % 512;
+    if (!p) return;
+    this.room(p);
+    this.buf.fill(0, this.used, this.used + p);
+    this.used += p;
+  }
+
+  private header(h: TarHeader, flag: string, name: string, size: number): Buffer {
+    const b = Buffer.alloc(512);
+    const split = splitName(name) ?? ["", name.slice(0, 100)];
+    b.write(split[1], 0, 100, "utf8");
+    octal(b, 100, 8, h.mode & 0o7777);
+    octal(b, 108, 8, Math.min(h.uid, 0o7777777));
+    octal(b, 116, 8, Math.min(h.gid, 0o7777777));
+    octal(b, 124, 12, size <= 0o77777777777 ? size : 0);
+    octal(b, 136, 12, h.mtime);
+    b.write(flag, 156, 1, "ascii");
+    if (h.linkname) b.write(h.linkname.slice(0, 100), 157, 100, "utf8");
+    b.write("ustar\u000000", 257, 8, "ascii");
+    octal(b, 329, 8, h.devmajor ?? 0);
+    octal(b, 337, 8, h.devminor ?? 0);
+    b.write(split[0], 345, 155, "utf8");
+    b.fill(0x20, 148, 156);
+    let sum = 0;
+    for (let i = 0; i < 512; i++) sum += b[i]!;
+    b.write(sum.toString(8).padStart(6, "0"), 148, 6, "ascii");
+    b[154] = 0;
+    b[155] = 0x20;
+    return b;
+  }
+
+  /** Add an entry; a file's data is read from `source` (file, offset) or taken from `data`. */
+  add(h: TarHeader, body?: { file: string; offset: number } | { data: Buffer }): void {
+    const pax: Record<string, string> = { ...h.pax };
+    if (!splitName(h.name)) pax.path = h.name;
+    if (h.linkname && Buffer.byteLength(h.linkname) > 100) pax.linkpath = h.linkname;
+    if (h.uid > 0o7777777) pax.uid = String(h.uid);
+    if (h.gid > 0o7777777) pax.gid = String(h.gid);
+    if (h.size > 0o77777777777) pax.size = String(h.size);
+    const keys = Object.keys(pax).sort();
+    if (keys.length) {
+      const text = Buffer.from(keys.map((k) => paxRecord(k, pax[k]!)).join(""), "utf8");
+      const paxName = `PaxHeaders/${h.name.split("/").pop()!.slice(0, 80)}`;
+      this.put(this.header({ ...h, linkname: undefined }, "x", paxName, text.length));
+      this.put(text);
+      this.pad(text.length);
+    }
+    const size = h.type === "file" ? h.size : 0;
+    this.put(this.header(h, TYPEFLAG[h.type], h.name, size));
+    if (!size || !body) return;
+    if ("data" in body) this.put(body.data.subarray(0, size));
+    else this.copyRange(body.file, body.offset, size);
+    this.pad(size);
+  }
+
+  private copyRange(file: string, offset: number, size: number): void {
+    let fd = this.inputs.get(file);
+    if (fd === undefined) {
+      fd = openSync(file, "r");
+      this.inputs.set(file, fd);
+    }
+    let left = size;
+    let pos = offset;
+    while (left > 0) {
+      if (this.used === BUF) this.flush();
+      const n = readSync(fd, this.buf, this.used, Math.min(left, BUF - this.used), pos);
+      if (n <= 0) throw new Error(`${file} ended early at ${pos}`);
+      this.used += n;
+      pos += n;
+      left -= n;
+    }
+  }
+
+  /** Two zero blocks, flush, close; returns the sha256 and size of the tar. */
+  finish(): { sha256: string; size: number } {
+    this.room(1024);
+    this.buf.fill(0, this.used, this.used + 1024);
+    this.used += 1024;
+    this.flush();
+    closeSync(this.fd);
+    this.closeInputs();
+    return { sha256: this.hash.digest("hex"), size: this.total };
+  }
+
+  abort(): void {
+    try {
+      closeSync(this.fd);
+    } catch {
+      // closed already
+    }
+    this.closeInputs();
+  }
+
+  private closeInputs(): void {
+    for (const fd of this.inputs.values()) closeSync(fd);
+    this.inputs.clear();
+  }
+}
