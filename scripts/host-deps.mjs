@@ -6,12 +6,17 @@ import { accessSync, constants } from "node:fs";
 
 /** task → [tool to look for, Debian package that provides it] */
 const NEEDS = {
-  example: [["bash", "bash"], ["tar", "tar"], ["bwrap", "bubblewrap"], ["mksquashfs", "squashfs-tools"], ["mkfs.vfat", "dosfstools"], ["mcopy", "mtools"], ["qemu-img", "qemu-utils"]],
+  example: [["bash", "bash"], ["tar", "tar"], ["bwrap", "bubblewrap"], ["mksquashfs", "squashfs-tools"], ["mkfs.vfat", "dosfstools"], ["mcopy", "mtools"],
+    ["qemu-img", "qemu-utils"], ["qemu-system-x86_64", "qemu-system-x86"], ["/usr/share/OVMF/OVMF_CODE_4M.fd", "ovmf"], ["grub-mkimage", "grub-common"],
+    ["depmod", "kmod"], ["modprobe", "kmod"], ["cpio", "cpio"], ["xz", "xz-utils"], ["gpgv", "gpgv"], ["/usr/share/keyrings/debian-archive-keyring.gpg", "debian-archive-keyring"]],
   test: [["bash", "bash"], ["tar", "tar"], ["bwrap", "bubblewrap"], ["skopeo", "skopeo"], ["umoci", "umoci"], ["pgrep", "procps"],
     ["mksquashfs", "squashfs-tools"], ["unsquashfs", "squashfs-tools"], ["mkfs.ext4", "e2fsprogs"], ["debugfs", "e2fsprogs"], ["fakeroot", "fakeroot"],
     ["mkfs.erofs", "erofs-utils"], ["mkfs.vfat", "dosfstools"], ["fatlabel", "dosfstools"], ["mcopy", "mtools"], ["sgdisk", "gdisk"], ["qemu-img", "qemu-utils"], ["xorriso", "xorriso"],
     ["xz", "xz-utils"], ["zstd", "zstd"], ["gpgv", "gpgv"]],
 };
+
+// The tests build and boot the example too.
+NEEDS.test.push(...NEEDS.example);
 
 const task = process.argv[2] ?? "test";
 const needs = NEEDS[task];
@@ -21,6 +26,14 @@ if (!needs) {
 }
 
 function has(tool) {
+  if (tool.startsWith("/")) {
+    try {
+      accessSync(tool, constants.R_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  }
   for (const dir of (process.env.PATH ?? "").split(":").concat(["/usr/sbin", "/sbin"])) {
     try {
       accessSync(`${dir}/${tool}`, constants.X_OK);

@@ -33,7 +33,8 @@ export async function buildScript(step: BuildStep): Promise<LayerEntry[]> {
   for (const layer of step.depLayers) await unpackLayer(step.store, layer, dirs.sysroot);
 
   const env: Record<string, string> = {
-    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    // sbin too: build tools such as depmod live there, and a non-root PATH often lacks it.
+    PATH: withSbin(process.env.PATH ?? "/usr/bin:/bin"),
     HOME: dirs.tmp,
     TMPDIR: dirs.tmp,
     LC_ALL: "C",
@@ -70,6 +71,12 @@ export async function buildScript(step: BuildStep): Promise<LayerEntry[]> {
   }
   const entries = await walkTree(dirs.dest, "/");
   return applyOwnership(entries, recipe);
+}
+
+function withSbin(path: string): string {
+  const parts = path.split(":");
+  for (const d of ["/usr/sbin", "/sbin"]) if (!parts.includes(d)) parts.push(d);
+  return parts.join(":");
 }
 
 async function stageSources(step: BuildStep, recipe: ScriptRecipe, srcDir: string): Promise<void> {
