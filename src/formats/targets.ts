@@ -103,20 +103,27 @@ export async function buildDisks(ctx: ImageTargetContext, variant: Variant, want
     makeFat(stage, join(dir, "config.img"), { label: confCfg.label ?? "EVE", sizeKiB: confCfg.size ?? 1024, volumeId: confKey.slice(0, 8), epoch }),
   );
 
-  const disk = async (name: string, layout: PartitionConfig[], tarPath: string, tarSha: string, img: Artifact, conf: Artifact) => {
+  /** The EFI system partition's image, an artifact of its own (the installer carries the live one in /bits). */
+  const esp = async (name: string, tarPath: string, tarSha: string, sizeBytes: number, parts: { name: string; contents: string }[]) => {
+    const key = sha256Hex(stableJson({ f: KILN_FORMAT, tarSha, sizeBytes, parts: parts.map((p) => [p.name, p.contents]), epoch, tools: await toolStamp(["mkfs.vfat", "mcopy"]) }));
+    return artifact(recordDir, `${name}/${variant.arch}/${variant.name}`, join(dir, name), key, ctx.bus, () =>
+      makeEsp(tarPath, join(dir, name), { workDir, grubCfg: espGrubCfg(parts), sizeBytes, epoch }).then(() => undefined),
+    );
+  };
+
+  const place = (name: string, layout: PartitionConfig[], img: Artifact, conf: Artifact) => {
     const espSize = (p: PartitionConfig) => (p.size && p.size !== "fit" ? placeLayout([p], () => 0, name).parts[0]!.size : 36 * MiB);
     const sizes: Record<string, number> = { rootfs: img.size, config: conf.size, persist: 0, empty: 0, efi: 0 };
-    const placed = placeLayout(layout, (p) => (p.contents === "efi" ? espSize(p) : sizes[p.contents] ?? 0), name);
-    const efiPart = placed.parts.find((p) => p.contents === "efi");
-    const key = sha256Hex(stableJson({ f: KILN_FORMAT, layout, tarSha, img: img.sha256, conf: conf.sha256, epoch, tools: await toolStamp(["mkfs.vfat", "mcopy"]) }));
+    return placeLayout(layout, (p) => (p.contents === "efi" ? espSize(p) : sizes[p.contents] ?? 0), name);
+  };
+
+  const disk = async (name: string, layout: PartitionConfig[], efi: Artifact | undefined, img: Artifact, conf: Artifact) => {
+    const placed = place(name, layout, img, conf);
+    const key = sha256Hex(stableJson({ f: KILN_FORMAT, layout, efi: efi?.sha256, img: img.sha256, conf: conf.sha256 }));
     return artifact(recordDir, `${name}/${variant.arch}/${variant.name}`, join(dir, name), key, ctx.bus, async () => {
       const contents: Record<string, { file?: string; sha256?: string }> = {};
-      if (efiPart) {
-        const espFile = join(workDir, `${name}.esp.img`);
-        await makeEsp(tarPath, espFile, { workDir, grubCfg: espGrubCfg(placed.parts), sizeBytes: efiPart.size, epoch });
-        contents[efiPart.name] = { file: espFile, sha256: sha256Hex(await readFile(espFile)) };
-      }
       for (const p of placed.parts) {
+        if (p.contents === "efi" && efi) contents[p.name] = { file: efi.path, sha256: efi.sha256 };
         if (p.contents === "rootfs") contents[p.name] = { file: img.path, sha256: img.sha256 };
         if (p.contents === "config") contents[p.name] = { file: conf.path, sha256: conf.sha256 };
         if (p.contents === "persist") {
@@ -128,8 +135,17 @@ export async function buildDisks(ctx: ImageTargetContext, variant: Variant, want
     });
   };
 
+  const liveLayout = ctx.project.config.disks?.live ?? EVE_LIVE;
+  const liveEfi = async () => {
+    const placed = place("live.raw", liveLayout, out["rootfs.img"]!, out["config.img"]!);
+    const part = placed.parts.find((p) => p.contents === "efi");
+    return part ? esp("efi.img", tar.tar, tar.sha256, part.size, placed.parts) : undefined;
+  };
+
   if (want.live?.length) {
-    const raw = await disk("live.raw", ctx.project.config.disks?.live ?? EVE_LIVE, tar.tar, tar.sha256, out["rootfs.img"]!, out["config.img"]);
+    const efi = await liveEfi();
+    if (efi) out["efi.img"] = efi;
+    const raw = await disk("live.raw", liveLayout, efi, out["rootfs.img"]!, out["config.img"]);
     out["live.raw"] = raw;
     let last = "live.raw";
     for (const f of want.live.filter((x) => x !== "raw")) {
@@ -150,14 +166,23 @@ export async function buildDisks(ctx: ImageTargetContext, variant: Variant, want
   if (want.installer || want.iso) {
     const img = out["rootfs.img"]!;
     const conf = out["config.img"];
+    // The installer carries what it writes: rootfs.img and config.img (as EVE's), and the live ESP.
+    const liveEsp = out["efi.img"] ?? (await liveEfi());
     const itar = await buildImageTar(ctx, variant, "installer", [
       { path: "/bits/rootfs.img", file: img.path, size: img.size, sha256: img.sha256 },
       { path: "/bits/config.img", file: conf.path, size: conf.size, sha256: conf.sha256 },
+      ...(liveEsp ? [{ path: "/bits/efi.img", file: liveEsp.path, size: liveEsp.size, sha256: liveEsp.sha256 }] : []),
     ]);
     out["installer.tar"] = { path: itar.tar, sha256: itar.sha256, size: itar.size, cached: itar.cached };
     const iimg = await rootfsImg(itar.sha256, itar.tar, "rootfs_installer.img", `rootfs_installer.img/${variant.arch}/${variant.name}`);
     out["rootfs_installer.img"] = iimg;
-    if (want.installer) out["installer.raw"] = await disk("installer.raw", ctx.project.config.disks?.installer ?? EVE_INSTALLER, itar.tar, itar.sha256, iimg, conf);
+    if (want.installer) {
+      const layout = ctx.project.config.disks?.installer ?? EVE_INSTALLER;
+      const placed = place("installer.raw", layout, iimg, conf);
+      const part = placed.parts.find((p) => p.contents === "efi");
+      const iefi = part ? await esp("installer-efi.img", itar.tar, itar.sha256, part.size, placed.parts) : undefined;
+      out["installer.raw"] = await disk("installer.raw", layout, iefi, iimg, conf);
+    }
     if (want.iso) {
       const { makeIso } = await import("../disk/iso.js");
       const key = sha256Hex(stableJson({ f: KILN_FORMAT, tar: itar.sha256, img: iimg.sha256, conf: conf.sha256, epoch, tools: await toolStamp(["xorriso", "mkfs.vfat", "mcopy"]) }));

@@ -116,6 +116,7 @@ describe("disk images", () => {
     const inst = (await execa("unsquashfs", ["-lln", join(out, "rootfs_installer.img")])).stdout;
     expect(inst).toMatch(/squashfs-root\/bits\/rootfs\.img/);
     expect(inst).toMatch(/squashfs-root\/bits\/config\.img/);
+    expect(inst).toMatch(/squashfs-root\/bits\/efi\.img/);
     expect(inst).toMatch(/containers\/onboot\/000-installer\/rootfs\/install\.sh/);
     const iso = (await execa("xorriso", ["-indev", join(out, "installer.iso"), "-report_el_torito", "plain"], { reject: false })).stdout;
     expect(iso).toMatch(/El Torito boot img :\s+1\s+UEFI\s+y\s+none/);
