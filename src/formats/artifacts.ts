@@ -2,18 +2,21 @@ import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../core/atomic.js";
 import type { EventBus } from "../core/events.js";
-import { sha256File } from "../core/hash.js";
 
 interface ArtifactRecord {
   key: string;
   size: number;
   mtimeMs: number;
-  sha256: string;
 }
 
 export interface Artifact {
   path: string;
-  sha256: string;
+  /**
+   * The content's identity: the key of its inputs (same key, same bytes: every
+   * step is reproducible), or a digest where one is known for free. Hashing
+   * every large output again would cost about a second per GiB.
+   */
+  id: string;
   size: number;
   cached: boolean;
 }
@@ -29,14 +32,13 @@ export async function artifact(recordDir: string, id: string, out: string, key: 
   const st = await stat(out).catch(() => undefined);
   if (last && st && last.key === key && last.size === st.size && last.mtimeMs === st.mtimeMs) {
     bus.emit({ type: "done", target: id, key, cached: true, ms: 0 });
-    return { path: out, sha256: last.sha256, size: last.size, cached: true };
+    return { path: out, id: key, size: last.size, cached: true };
   }
   const t0 = Date.now();
   bus.emit({ type: "start", target: id, key });
   await produce();
   const after = await stat(out);
-  const sha256 = await sha256File(out, after.size);
-  await writeFileAtomic(recordFile, JSON.stringify({ key, size: after.size, mtimeMs: after.mtimeMs, sha256 } satisfies ArtifactRecord), { sync: false });
+  await writeFileAtomic(recordFile, JSON.stringify({ key, size: after.size, mtimeMs: after.mtimeMs } satisfies ArtifactRecord), { sync: false });
   bus.emit({ type: "done", target: id, key, cached: false, ms: Date.now() - t0 });
-  return { path: out, sha256, size: after.size, cached: false };
+  return { path: out, id: key, size: after.size, cached: false };
 }

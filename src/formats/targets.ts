@@ -87,7 +87,7 @@ export async function buildDisks(ctx: ImageTargetContext, variant: Variant, want
     });
 
   const tar = await buildImageTar(ctx, variant, "rootfs");
-  out["rootfs.tar"] = { path: tar.tar, sha256: tar.sha256, size: tar.size, cached: tar.cached };
+  out["rootfs.tar"] = { path: tar.tar, id: tar.sha256, size: tar.size, cached: tar.cached };
   const needImg = want.rootfsImg || want.live?.length || want.installer || want.iso;
   if (!needImg && !want.configImg) return out;
   if (needImg) out["rootfs.img"] = await rootfsImg(tar.sha256, tar.tar, "rootfs.img", `rootfs.img/${variant.arch}/${variant.name}`);
@@ -119,16 +119,16 @@ export async function buildDisks(ctx: ImageTargetContext, variant: Variant, want
 
   const disk = async (name: string, layout: PartitionConfig[], efi: Artifact | undefined, img: Artifact, conf: Artifact) => {
     const placed = place(name, layout, img, conf);
-    const key = sha256Hex(stableJson({ f: KILN_FORMAT, layout, efi: efi?.sha256, img: img.sha256, conf: conf.sha256 }));
+    const key = sha256Hex(stableJson({ f: KILN_FORMAT, layout, efi: efi?.id, img: img.id, conf: conf.id }));
     return artifact(recordDir, `${name}/${variant.arch}/${variant.name}`, join(dir, name), key, ctx.bus, async () => {
-      const contents: Record<string, { file?: string; sha256?: string }> = {};
+      const contents: Record<string, { file?: string; id?: string }> = {};
       for (const p of placed.parts) {
-        if (p.contents === "efi" && efi) contents[p.name] = { file: efi.path, sha256: efi.sha256 };
-        if (p.contents === "rootfs") contents[p.name] = { file: img.path, sha256: img.sha256 };
-        if (p.contents === "config") contents[p.name] = { file: conf.path, sha256: conf.sha256 };
+        if (p.contents === "efi" && efi) contents[p.name] = { file: efi.path, id: efi.id };
+        if (p.contents === "rootfs") contents[p.name] = { file: img.path, id: img.id };
+        if (p.contents === "config") contents[p.name] = { file: conf.path, id: conf.id };
         if (p.contents === "persist") {
           const persist = join(ctx.project.root, "persist.img");
-          if (await stat(persist).catch(() => undefined)) contents[p.name] = { file: persist, sha256: sha256Hex(await readFile(persist)) };
+          if (await stat(persist).catch(() => undefined)) contents[p.name] = { file: persist, id: sha256Hex(await readFile(persist)) };
         }
       }
       await writeDisk(join(dir, name), placed.parts, placed.diskSize, contents);
@@ -152,7 +152,7 @@ export async function buildDisks(ctx: ImageTargetContext, variant: Variant, want
       const fmt = FORMATS[f];
       if (!fmt) throw new KilnError("E_USAGE", `unknown live format '${f}' (one of: raw, ${Object.keys(FORMATS).join(", ")})`);
       const name = `live.${fmt.ext}`;
-      out[name] = await artifact(recordDir, `${name}/${variant.arch}/${variant.name}`, join(dir, name), sha256Hex(stableJson({ f: KILN_FORMAT, raw: raw.sha256, fmt: f, tools: await toolStamp(fmt.tools) })), ctx.bus, () => convert(f, raw.path, join(dir, name), raw.sha256));
+      out[name] = await artifact(recordDir, `${name}/${variant.arch}/${variant.name}`, join(dir, name), sha256Hex(stableJson({ f: KILN_FORMAT, raw: raw.id, fmt: f, tools: await toolStamp(fmt.tools) })), ctx.bus, () => convert(f, raw.path, join(dir, name), raw.id));
       last = name;
     }
     // live.img points at the format built last, as EVE's does.
@@ -169,11 +169,11 @@ export async function buildDisks(ctx: ImageTargetContext, variant: Variant, want
     // The installer carries what it writes: rootfs.img and config.img (as EVE's), and the live ESP.
     const liveEsp = out["efi.img"] ?? (await liveEfi());
     const itar = await buildImageTar(ctx, variant, "installer", [
-      { path: "/bits/rootfs.img", file: img.path, size: img.size, sha256: img.sha256 },
-      { path: "/bits/config.img", file: conf.path, size: conf.size, sha256: conf.sha256 },
-      ...(liveEsp ? [{ path: "/bits/efi.img", file: liveEsp.path, size: liveEsp.size, sha256: liveEsp.sha256 }] : []),
+      { path: "/bits/rootfs.img", file: img.path, size: img.size, sha256: img.id },
+      { path: "/bits/config.img", file: conf.path, size: conf.size, sha256: conf.id },
+      ...(liveEsp ? [{ path: "/bits/efi.img", file: liveEsp.path, size: liveEsp.size, sha256: liveEsp.id }] : []),
     ]);
-    out["installer.tar"] = { path: itar.tar, sha256: itar.sha256, size: itar.size, cached: itar.cached };
+    out["installer.tar"] = { path: itar.tar, id: itar.sha256, size: itar.size, cached: itar.cached };
     const iimg = await rootfsImg(itar.sha256, itar.tar, "rootfs_installer.img", `rootfs_installer.img/${variant.arch}/${variant.name}`);
     out["rootfs_installer.img"] = iimg;
     if (want.installer) {
@@ -185,7 +185,7 @@ export async function buildDisks(ctx: ImageTargetContext, variant: Variant, want
     }
     if (want.iso) {
       const { makeIso } = await import("../disk/iso.js");
-      const key = sha256Hex(stableJson({ f: KILN_FORMAT, tar: itar.sha256, img: iimg.sha256, conf: conf.sha256, epoch, tools: await toolStamp(["xorriso", "mkfs.vfat", "mcopy"]) }));
+      const key = sha256Hex(stableJson({ f: KILN_FORMAT, tar: itar.sha256, img: iimg.id, conf: conf.id, epoch, tools: await toolStamp(["xorriso", "mkfs.vfat", "mcopy"]) }));
       out["installer.iso"] = await artifact(recordDir, `installer.iso/${variant.arch}/${variant.name}`, join(dir, "installer.iso"), key, ctx.bus, () =>
         makeIso(join(dir, "installer.iso"), { tar: itar.tar, rootfsImg: iimg.path, configImg: conf.path, workDir, epoch, volumeId: key }),
       );

@@ -106,17 +106,47 @@ function envNow(): Record<string, string> {
   return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined));
 }
 
+/**
+ * Run a tool with a file as its standard input, handed over as a file
+ * descriptor (as the shell's `<` does): the bytes go from the page cache to the
+ * tool without passing through node.
+ */
 async function runWithStdin(tool: string, args: string[], file: string): Promise<void> {
   const path = await findTool(tool);
-  const { execa } = await import("execa");
-  const res = await execa(path, args, { inputFile: file, reject: false, cancelSignal: runSignal, all: true });
-  if (res.isCanceled) throw new KilnError("E_INTERRUPTED", `interrupted while running ${tool}`);
-  if (res.exitCode !== 0) {
-    throw new KilnError("E_TOOL_FAILED", `${tool} failed with exit code ${res.exitCode}`, {
-      command: `${tool} ${args.join(" ")} < ${file}`,
-      exitCode: res.exitCode ?? null,
-      details: String(res.all ?? "").trim().split("\n").slice(-20),
+  const { spawn } = await import("node:child_process");
+  const { open } = await import("node:fs/promises");
+  const fh = await open(file, "r");
+  try {
+    const res = await new Promise<{ code: number | null; output: string }>((resolve, reject) => {
+      const child = spawn(path, args, { stdio: [fh.fd, "pipe", "pipe"], detached: true });
+      let output = "";
+      const keep = (b: Buffer) => (output = (output + b.toString("utf8")).slice(-16384));
+      child.stdout?.on("data", keep);
+      child.stderr?.on("data", keep);
+      const kill = () => {
+        try {
+          if (child.pid) process.kill(-child.pid, "SIGKILL");
+        } catch {
+          // gone already
+        }
+      };
+      runSignal.addEventListener("abort", kill, { once: true });
+      child.on("error", reject);
+      child.on("close", (code) => {
+        runSignal.removeEventListener("abort", kill);
+        resolve({ code, output });
+      });
     });
+    if (runSignal.aborted) throw new KilnError("E_INTERRUPTED", `interrupted while running ${tool}`);
+    if (res.code !== 0) {
+      throw new KilnError("E_TOOL_FAILED", `${tool} failed with exit code ${res.code}`, {
+        command: `${tool} ${args.join(" ")} < ${file}`,
+        exitCode: res.code,
+        details: res.output.trim().split("\n").slice(-20),
+      });
+    }
+  } finally {
+    await fh.close();
   }
 }
 

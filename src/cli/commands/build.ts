@@ -63,13 +63,13 @@ export async function buildTargets(inv: Invocation, words: string[], sets: strin
   }
   const failed = results.filter((r) => r.status === "failed");
   if (failed.length) throw buildFailed(failed, results.length);
-  const outputs: { variant: Variant; name: string; path: string; sha256: string; size: number; cached: boolean }[] = [];
+  const outputs: { variant: Variant; name: string; path: string; id: string; size: number; cached: boolean }[] = [];
   for (const { image } of images) {
     if (!image) continue;
     const k: Knobs = { ...knobs, ZARCH: ctx.arch, ...(image.hv ? { HV: image.hv } : {}) };
     const variant = resolveVariant(ctx.project, k);
     const made = await buildDisks(ctx, variant, image.req);
-    for (const [name, a] of Object.entries(made)) outputs.push({ variant, name, path: a.path, sha256: a.sha256, size: a.size, cached: a.cached });
+    for (const [name, a] of Object.entries(made)) outputs.push({ variant, name, path: a.path, id: a.id, size: a.size, cached: a.cached });
   }
   const data = { arch: ctx.arch, targets: results.map(summarize), outputs };
   const text = outputs.map((o) => `${o.name.padEnd(22)} ${relative(process.cwd(), o.path) || o.path}  ${bytes(o.size)}${o.cached ? " (unchanged)" : ""}`).join("\n");
