@@ -99,6 +99,11 @@ export const debianRecipeSchema = z.strictObject({
   exclude: z.array(z.string()).optional().describe("packages never to install, even when something depends on them"),
   essential: z.boolean().optional().describe("also install the Essential: yes packages (default: false, for minimal images)"),
   paths: z.array(z.string()).optional().describe("keep only files matching these globs (e.g. /boot/vmlinuz-*, /lib/modules/**/virtio*.ko); default: everything"),
+  usrmerge: z.boolean().optional().describe("make /bin, /sbin, /lib* symlinks into /usr, as Debian's usrmerge does (default: false)"),
+  busyboxLinks: z.boolean().optional().describe("create a link for every busybox applet (what `busybox --install -s` would do; default: false)"),
+  accounts: z.boolean().optional().describe("write /etc/passwd and /etc/group with Debian's base accounts (default: false)"),
+  ldconfig: z.boolean().optional().describe("write /etc/ld.so.cache for the installed libraries (default: false)"),
+  overwrite: z.array(z.string()).optional().describe("globs of paths that a later package may overwrite without an error (two packages writing one path is an error otherwise)"),
 });
 
 export const recipeSchema = z.discriminatedUnion("kind", [filesRecipeSchema, scriptRecipeSchema, debianRecipeSchema]);
