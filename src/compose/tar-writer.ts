@@ -57,17 +57,19 @@ export class TarWriter {
   private readonly fd: number;
   private readonly buf = Buffer.alloc(BUF);
   private used = 0;
-  private readonly hash: Hash = createHash("sha256");
+  /** Hashing costs as much as the copying: only when the caller wants the digest. */
+  private readonly hash?: Hash;
   private total = 0;
   private readonly inputs = new Map<string, number>();
 
-  constructor(path: string) {
+  constructor(path: string, opts: { sha256?: boolean } = {}) {
     this.fd = openSync(path, "wx", 0o644);
+    if (opts.sha256) this.hash = createHash("sha256");
   }
 
   private flush(): void {
     if (!this.used) return;
-    this.hash.update(this.buf.subarray(0, this.used));
+    this.hash?.update(this.buf.subarray(0, this.used));
     let off = 0;
     while (off < this.used) off += writeSync(this.fd, this.buf, off, this.used - off);
     this.total += this.used;
@@ -159,14 +161,14 @@ export class TarWriter {
   }
 
   /** Two zero blocks, flush, close; returns the sha256 and size of the tar. */
-  finish(): { sha256: string; size: number } {
+  finish(): { sha256?: string; size: number } {
     this.room(1024);
     this.buf.fill(0, this.used, this.used + 1024);
     this.used += 1024;
     this.flush();
     closeSync(this.fd);
     this.closeInputs();
-    return { sha256: this.hash.digest("hex"), size: this.total };
+    return { sha256: this.hash?.digest("hex"), size: this.total };
   }
 
   abort(): void {

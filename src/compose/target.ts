@@ -22,7 +22,8 @@ export interface ComposedImage {
   /** images/out/<kind>-<variant>.yml */
   yml: string;
   tar: string;
-  sha256: string;
+  /** The tar's identity: the key of its inputs (equal keys give equal bytes). */
+  id: string;
   size: number;
   cached: boolean;
   key: string;
@@ -58,7 +59,7 @@ export async function resolveImageYml(ctx: ImageTargetContext, variant: Variant,
 }
 
 /** Compose (or reuse) out/<arch>/<variant>/<kind>.tar; `extra` files (with their digests) are added at the end. */
-export async function buildImageTar(ctx: ImageTargetContext, variant: Variant, kind: ImageKind, extra: { path: string; file: string; size: number; sha256: string }[] = []): Promise<ComposedImage> {
+export async function buildImageTar(ctx: ImageTargetContext, variant: Variant, kind: ImageKind, extra: { path: string; file: string; size: number; id: string }[] = []): Promise<ComposedImage> {
   const t0 = Date.now();
   const { spec, text, tpl } = await resolveImageYml(ctx, variant, kind);
   const dir = join(ctx.outDir, variant.arch, variant.name);
@@ -66,20 +67,20 @@ export async function buildImageTar(ctx: ImageTargetContext, variant: Variant, k
   const sources = await Promise.all(
     (spec.files ?? []).filter((f) => f.source).map(async (f) => [f.source!, sha256Hex(await readFile(join(tpl.templateDir, f.source!)).catch(() => Buffer.from("absent")))] as const),
   );
-  const key = sha256Hex(stableJson({ format: KILN_FORMAT, kind, spec: text, sources, mtime: ctx.project.sourceDateEpoch, extra: extra.map((x) => [x.path, x.sha256]) }));
+  const key = sha256Hex(stableJson({ format: KILN_FORMAT, kind, spec: text, sources, mtime: ctx.project.sourceDateEpoch, extra: extra.map((x) => [x.path, x.id]) }));
   const recordFile = join(ctx.outDir, ".kiln", "records", variant.arch, `${kind}-${variant.name}.json`);
-  const last = JSON.parse(await readFile(recordFile, "utf8").catch(() => "null")) as { key: string; sha256: string; size: number; mtimeMs: number } | null;
+  const last = JSON.parse(await readFile(recordFile, "utf8").catch(() => "null")) as { key: string; size: number; mtimeMs: number } | null;
   const st = await stat(tar).catch(() => undefined);
   const id = `${kind}/${variant.arch}/${variant.name}`;
   if (last && st && last.key === key && last.size === st.size && last.mtimeMs === st.mtimeMs) {
     ctx.bus.emit({ type: "done", target: id, key, cached: true, ms: Date.now() - t0 });
-    return { kind, variant, yml: tpl.out, tar, sha256: last.sha256, size: last.size, cached: true, key };
+    return { kind, variant, yml: tpl.out, tar, id: key, size: last.size, cached: true, key };
   }
   ctx.bus.emit({ type: "start", target: id, key });
   await mkdir(dir, { recursive: true });
   const res = await composeRootfs({ spec, specText: text, specDir: tpl.templateDir, store: ctx.store, mtime: ctx.project.sourceDateEpoch, specName: relative(ctx.project.root, tpl.out), extraFiles: extra }, tar);
   const after = await stat(tar);
-  await writeFileAtomic(recordFile, JSON.stringify({ key, sha256: res.sha256, size: res.size, mtimeMs: after.mtimeMs }));
+  await writeFileAtomic(recordFile, JSON.stringify({ key, size: res.size, mtimeMs: after.mtimeMs }), { sync: false });
   ctx.bus.emit({ type: "done", target: id, key, cached: false, ms: Date.now() - t0 });
-  return { kind, variant, yml: tpl.out, tar, sha256: res.sha256, size: res.size, cached: false, key };
+  return { kind, variant, yml: tpl.out, tar, id: key, size: res.size, cached: false, key };
 }

@@ -4,7 +4,8 @@ import { TarWriter } from "./tar-writer.js";
 import type { Node, Tree } from "./tree.js";
 
 export interface TarResult {
-  sha256: string;
+  /** Only when asked for: the composed tar is identified by the key of its inputs. */
+  sha256?: string;
   size: number;
   entries: number;
 }

@@ -87,10 +87,10 @@ export async function buildDisks(ctx: ImageTargetContext, variant: Variant, want
     });
 
   const tar = await buildImageTar(ctx, variant, "rootfs");
-  out["rootfs.tar"] = { path: tar.tar, id: tar.sha256, size: tar.size, cached: tar.cached };
+  out["rootfs.tar"] = { path: tar.tar, id: tar.id, size: tar.size, cached: tar.cached };
   const needImg = want.rootfsImg || want.live?.length || want.installer || want.iso;
   if (!needImg && !want.configImg) return out;
-  if (needImg) out["rootfs.img"] = await rootfsImg(tar.sha256, tar.tar, "rootfs.img", `rootfs.img/${variant.arch}/${variant.name}`);
+  if (needImg) out["rootfs.img"] = await rootfsImg(tar.id, tar.tar, "rootfs.img", `rootfs.img/${variant.arch}/${variant.name}`);
   if (!(want.configImg || want.live?.length || want.installer || want.iso)) return out;
 
   // config.img: kiln's defaults, then the project's conf/ (the project wins).
@@ -139,7 +139,7 @@ export async function buildDisks(ctx: ImageTargetContext, variant: Variant, want
   const liveEfi = async () => {
     const placed = place("live.raw", liveLayout, out["rootfs.img"]!, out["config.img"]!);
     const part = placed.parts.find((p) => p.contents === "efi");
-    return part ? esp("efi.img", tar.tar, tar.sha256, part.size, placed.parts) : undefined;
+    return part ? esp("efi.img", tar.tar, tar.id, part.size, placed.parts) : undefined;
   };
 
   if (want.live?.length) {
@@ -169,23 +169,23 @@ export async function buildDisks(ctx: ImageTargetContext, variant: Variant, want
     // The installer carries what it writes: rootfs.img and config.img (as EVE's), and the live ESP.
     const liveEsp = out["efi.img"] ?? (await liveEfi());
     const itar = await buildImageTar(ctx, variant, "installer", [
-      { path: "/bits/rootfs.img", file: img.path, size: img.size, sha256: img.id },
-      { path: "/bits/config.img", file: conf.path, size: conf.size, sha256: conf.id },
-      ...(liveEsp ? [{ path: "/bits/efi.img", file: liveEsp.path, size: liveEsp.size, sha256: liveEsp.id }] : []),
+      { path: "/bits/rootfs.img", file: img.path, size: img.size, id: img.id },
+      { path: "/bits/config.img", file: conf.path, size: conf.size, id: conf.id },
+      ...(liveEsp ? [{ path: "/bits/efi.img", file: liveEsp.path, size: liveEsp.size, id: liveEsp.id }] : []),
     ]);
-    out["installer.tar"] = { path: itar.tar, id: itar.sha256, size: itar.size, cached: itar.cached };
-    const iimg = await rootfsImg(itar.sha256, itar.tar, "rootfs_installer.img", `rootfs_installer.img/${variant.arch}/${variant.name}`);
+    out["installer.tar"] = { path: itar.tar, id: itar.id, size: itar.size, cached: itar.cached };
+    const iimg = await rootfsImg(itar.id, itar.tar, "rootfs_installer.img", `rootfs_installer.img/${variant.arch}/${variant.name}`);
     out["rootfs_installer.img"] = iimg;
     if (want.installer) {
       const layout = ctx.project.config.disks?.installer ?? EVE_INSTALLER;
       const placed = place("installer.raw", layout, iimg, conf);
       const part = placed.parts.find((p) => p.contents === "efi");
-      const iefi = part ? await esp("installer-efi.img", itar.tar, itar.sha256, part.size, placed.parts) : undefined;
+      const iefi = part ? await esp("installer-efi.img", itar.tar, itar.id, part.size, placed.parts) : undefined;
       out["installer.raw"] = await disk("installer.raw", layout, iefi, iimg, conf);
     }
     if (want.iso) {
       const { makeIso } = await import("../disk/iso.js");
-      const key = sha256Hex(stableJson({ f: KILN_FORMAT, tar: itar.sha256, img: iimg.id, conf: conf.id, epoch, tools: await toolStamp(["xorriso", "mkfs.vfat", "mcopy"]) }));
+      const key = sha256Hex(stableJson({ f: KILN_FORMAT, tar: itar.id, img: iimg.id, conf: conf.id, epoch, tools: await toolStamp(["xorriso", "mkfs.vfat", "mcopy"]) }));
       out["installer.iso"] = await artifact(recordDir, `installer.iso/${variant.arch}/${variant.name}`, join(dir, "installer.iso"), key, ctx.bus, () =>
         makeIso(join(dir, "installer.iso"), { tar: itar.tar, rootfsImg: iimg.path, configImg: conf.path, workDir, epoch, volumeId: key }),
       );
