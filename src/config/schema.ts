@@ -106,7 +106,16 @@ export const debianRecipeSchema = z.strictObject({
   overwrite: z.array(z.string()).optional().describe("globs of paths that a later package may overwrite without an error (two packages writing one path is an error otherwise)"),
 });
 
-export const recipeSchema = z.discriminatedUnion("kind", [filesRecipeSchema, scriptRecipeSchema, debianRecipeSchema]);
+export const ociRecipeSchema = z.strictObject({
+  kind: z.literal("oci"),
+  ...common,
+  ref: z
+    .string()
+    .regex(/^[^\s@]+@sha256:[0-9a-f]{64}$/, "an image reference pinned by digest: registry/name@sha256:<64 hex>")
+    .describe("a third-party image, pinned by digest (the store is a pull-through cache)"),
+});
+
+export const recipeSchema = z.discriminatedUnion("kind", [filesRecipeSchema, scriptRecipeSchema, debianRecipeSchema, ociRecipeSchema]);
 
 const oneOrMany = z.union([z.string(), z.array(z.string()).min(1)]);
 const knobMatch = z
@@ -197,6 +206,15 @@ export const projectSchema = z.strictObject({
   variants: variantsSchema.optional(),
   images: imagesSchema.optional(),
   debian: debianSchema.optional(),
+  registry: z
+    .strictObject({
+      url: z.string().optional().describe("where `kiln push` and `kiln pkg push` go, e.g. localhost:5001/lfedge (EVE's REGISTRY / LINUXKIT_PKG_ORG)"),
+      cacheFrom: z.array(z.string()).optional().describe("registries a build looks up each target's key in before building it"),
+      cacheTo: z.string().optional().describe("registry a build pushes what it built to"),
+      insecure: z.boolean().optional().describe("plain HTTP (default: only for localhost and 127.0.0.1)"),
+    })
+    .optional()
+    .describe("OCI registries: push, pull and the shared remote cache"),
   disks: z
     .strictObject({
       live: z.array(partitionSchema).min(1).optional().describe("live.raw layout (default: EVE's efi, imga, imgb, conf, persist)"),
@@ -212,6 +230,7 @@ export type FilesRecipe = z.infer<typeof filesRecipeSchema>;
 export type ScriptRecipe = z.infer<typeof scriptRecipeSchema>;
 export type PartitionConfig = z.infer<typeof partitionSchema>;
 export type DebianRecipe = z.infer<typeof debianRecipeSchema>;
+export type OciRecipe = z.infer<typeof ociRecipeSchema>;
 export type Recipe = z.infer<typeof recipeSchema>;
 export type ProjectConfig = z.infer<typeof projectSchema>;
 export type VariantsConfig = z.infer<typeof variantsSchema>;

@@ -1,4 +1,5 @@
 import type { Recipe } from "../../config/schema.js";
+import { KilnError } from "../../core/errors.js";
 import type { LayerEntry } from "../layer.js";
 import type { BuildStep } from "../step.js";
 import { buildDebian } from "./debian.js";
@@ -13,4 +14,7 @@ export const BUILDERS: Record<Recipe["kind"], Builder> = {
   files: buildFiles,
   script: buildScript,
   debian: buildDebian,
+  oci: async (step) => {
+    throw new KilnError("E_USAGE", `oci packages (${step.pkg.name}) are not pulled by this version of kiln yet`);
+  },
 };
