@@ -1,5 +1,6 @@
-import { lstat, readdir, readlink } from "node:fs/promises";
+import { lstat, readdir, readFile, readlink } from "node:fs/promises";
 import { join, relative } from "node:path";
+import { writeFileAtomic } from "../core/atomic.js";
 import { sha256File, sha256Hex, stableJson } from "../core/hash.js";
 import type { Package, Project } from "../config/project.js";
 import type { Recipe } from "../config/schema.js";
@@ -35,16 +36,48 @@ export function keyOf(record: KeyRecord): string {
   return sha256Hex(stableJson(record));
 }
 
+/**
+ * File digests remembered by path with the file's size, mtime, ctime and
+ * inode (git's index does the same): an unchanged file is not read again, so a
+ * no-op plan of a large project costs stats, not reads. Any change to the file
+ * changes its ctime, so a stale digest is never used.
+ */
+export class HashCache {
+  private data: Record<string, [number, number, number, number, string]> = {};
+  private dirty = false;
+
+  constructor(private readonly file?: string) {}
+
+  async load(): Promise<this> {
+    if (this.file) this.data = JSON.parse(await readFile(this.file, "utf8").catch(() => "{}")) as typeof this.data;
+    return this;
+  }
+
+  async digest(abs: string, st: { size: number; mtimeMs: number; ctimeMs: number; ino: number }): Promise<string> {
+    const hit = this.data[abs];
+    if (hit && hit[0] === st.size && hit[1] === st.mtimeMs && hit[2] === st.ctimeMs && hit[3] === st.ino) return hit[4];
+    const d = await sha256File(abs, st.size);
+    this.data[abs] = [st.size, st.mtimeMs, st.ctimeMs, st.ino, d];
+    this.dirty = true;
+    return d;
+  }
+
+  async save(): Promise<void> {
+    if (this.file && this.dirty) await writeFileAtomic(this.file, JSON.stringify(this.data), { sync: false });
+    this.dirty = false;
+  }
+}
+
 /** Hash a file tree into `out` (path → digest). Sorted walk; links recorded by target, not followed. */
-async function hashTree(root: string, abs: string, out: Record<string, string>): Promise<void> {
+async function hashTree(root: string, abs: string, out: Record<string, string>, cache: HashCache): Promise<void> {
   const st = await lstat(abs).catch(() => undefined);
   if (!st) return;
   const rel = relative(root, abs);
   if (st.isSymbolicLink()) out[rel] = `-> ${await readlink(abs)}`;
   else if (st.isDirectory()) {
     const names = (await readdir(abs)).sort();
-    await Promise.all(names.map((n) => hashTree(root, join(abs, n), out)));
-  } else if (st.isFile()) out[rel] = `sha256:${await sha256File(abs)}${st.mode & 0o111 ? "+x" : ""}`;
+    await Promise.all(names.map((n) => hashTree(root, join(abs, n), out, cache)));
+  } else if (st.isFile()) out[rel] = `sha256:${await cache.digest(abs, st)}${st.mode & 0o111 ? "+x" : ""}`;
 }
 
 /** Local paths a recipe reads that live outside its own package folder. */
@@ -54,10 +87,10 @@ function externalPaths(pkg: Package): string[] {
   return paths.map((p) => join(pkg.dir, p)).filter((p) => relative(pkg.dir, p).startsWith(".."));
 }
 
-export async function fileInputs(project: Project, pkg: Package): Promise<Record<string, string>> {
+export async function fileInputs(project: Project, pkg: Package, cache: HashCache = new HashCache()): Promise<Record<string, string>> {
   const files: Record<string, string> = {};
-  await hashTree(project.root, pkg.dir, files);
-  for (const p of externalPaths(pkg)) await hashTree(project.root, p, files);
+  await hashTree(project.root, pkg.dir, files, cache);
+  for (const p of externalPaths(pkg)) await hashTree(project.root, p, files, cache);
   // Sorted keys: stableJson sorts too, but listings read better this way.
   return Object.fromEntries(Object.entries(files).sort(([a], [b]) => (a < b ? -1 : 1)));
 }

@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import type { Project } from "../config/project.js";
 import type { Store } from "../store/layout.js";
 import { toolVersions } from "../store/tools.js";
@@ -5,7 +6,7 @@ import { describeChange, diffRecords } from "./explain.js";
 import { closure, type Graph, type Target } from "./graph.js";
 import type { Records } from "./records.js";
 import { readLock } from "../debian/lockfile.js";
-import { fileInputs, KILN_FORMAT, keyOf, type KeyRecord, keySources, toolsFor } from "./inputs.js";
+import { fileInputs, HashCache, KILN_FORMAT, keyOf, type KeyRecord, keySources, toolsFor } from "./inputs.js";
 
 export interface PlanNode {
   target: Target;
@@ -44,10 +45,11 @@ export interface PlanOptions {
 export async function makePlan(project: Project, graph: Graph, store: Store, opts: PlanOptions): Promise<Plan> {
   const order = opts.roots?.length ? closure(graph, opts.roots) : graph.order;
   const allTools = [...new Set(order.flatMap((id) => toolsFor(graph.targets.get(id)!.pkg.recipe)))];
+  const hashCache = new HashCache(join(store.kilnDir, "hashes.json"));
   const [tools, index, files] = await Promise.all([
     toolVersions(store, allTools),
     store.readIndex(),
-    Promise.all(order.map((id) => fileInputs(project, graph.targets.get(id)!.pkg))),
+    hashCache.load().then((c) => Promise.all(order.map((id) => fileInputs(project, graph.targets.get(id)!.pkg, c)))),
   ]);
   // kiln.lock pins the .debs of debian packages; read once, only when the plan has one.
   const lock = order.some((id) => graph.targets.get(id)!.pkg.recipe.kind === "debian") ? await readLock(project.root) : undefined;
@@ -83,5 +85,6 @@ export async function makePlan(project: Project, graph: Graph, store: Store, opt
       }
     }),
   );
+  await hashCache.save();
   return { arch: opts.arch, nodes, order };
 }

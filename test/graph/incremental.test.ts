@@ -116,3 +116,18 @@ describe("per-architecture packages", () => {
     expect(bad.stderr).toMatch(/package 'any' depends on 'fw', which is not built for amd64[\s\S]*?pkg\/any\/build\.yml:2:11/);
   });
 });
+
+describe("the file digest cache", () => {
+  it("sees a change that keeps the size and the mtime (the ctime moves)", async () => {
+    const dir = await writeProject(PROJECT);
+    const store = await tempDir();
+    expect((await kiln(["-C", dir, "build"], { store })).code).toBe(0);
+    const { stat, utimes } = await import("node:fs/promises");
+    const f = join(dir, "pkg/base/base.conf");
+    const before = await stat(f);
+    await writeFile(f, "v=9\n");
+    await utimes(f, before.atime, before.mtime);
+    const r = await kiln(["-C", dir, "--json", "build"], { store });
+    expect(built(r.stdout)).toEqual(["pkg/app", "pkg/base", "pkg/lib"]);
+  });
+});
