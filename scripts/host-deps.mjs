@@ -12,7 +12,7 @@ const NEEDS = {
   test: [["bash", "bash"], ["tar", "tar"], ["bwrap", "bubblewrap"], ["skopeo", "skopeo"], ["umoci", "umoci"], ["pgrep", "procps"],
     ["mksquashfs", "squashfs-tools"], ["unsquashfs", "squashfs-tools"], ["mkfs.ext4", "e2fsprogs"], ["debugfs", "e2fsprogs"], ["fakeroot", "fakeroot"],
     ["mkfs.erofs", "erofs-utils"], ["mkfs.vfat", "dosfstools"], ["fatlabel", "dosfstools"], ["mcopy", "mtools"], ["sgdisk", "gdisk"], ["qemu-img", "qemu-utils"], ["xorriso", "xorriso"],
-    ["xz", "xz-utils"], ["zstd", "zstd"], ["gpgv", "gpgv"]],
+    ["xz", "xz-utils"], ["zstd", "zstd"], ["gpgv", "gpgv"], ["docker-registry", "docker-registry"], ["htpasswd", "apache2-utils"]],
 };
 
 // The tests build and boot the example too.

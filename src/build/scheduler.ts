@@ -13,6 +13,9 @@ import { writeLayer } from "./layer.js";
 import { StepLog } from "./log.js";
 import { closure, type Graph } from "../graph/graph.js";
 import { acquireLock, type Lock } from "../store/lock.js";
+import { remoteCacheOf } from "../oci/remote.js";
+import { eachLimit } from "../oci/transfer.js";
+import { pullOciPackage } from "./builders/oci.js";
 
 export interface BuildOptions {
   project: Project;
@@ -54,6 +57,7 @@ export async function runPlan(plan: Plan, opts: BuildOptions): Promise<TargetRes
   const byRef = new Map(index.manifests.map((m) => [m.annotations?.[REF_ANNOTATION], m]));
   const running = new Map<string, Promise<void>>();
   const started = Date.now();
+  for (const message of plan.warnings ?? []) opts.bus.emit({ type: "warn", message });
   opts.bus.emit({ type: "plan", total: plan.order.length, toBuild: plan.order.filter((id) => !plan.nodes.get(id)!.cached).length, cached: plan.order.filter((id) => plan.nodes.get(id)!.cached).length });
 
   for (const id of plan.order) {
@@ -95,6 +99,7 @@ export async function runPlan(plan: Plan, opts: BuildOptions): Promise<TargetRes
   }
   await opts.records.save();
   const list = plan.order.filter((id) => results.has(id)).map((id) => results.get(id)!);
+  if (!runSignal.aborted) await pushToRemoteCache(opts, list);
   opts.bus.emit({
     type: "summary",
     built: list.filter((r) => r.status === "built").length,
@@ -110,10 +115,10 @@ export async function runPlan(plan: Plan, opts: BuildOptions): Promise<TargetRes
 async function runOne(plan: Plan, node: PlanNode, results: Map<string, TargetResult>, opts: BuildOptions): Promise<TargetResult> {
   const id = node.target.id;
   const t0 = Date.now();
-  const done = async (status: "built" | "cached", manifest: Descriptor): Promise<TargetResult> => {
+  const done = async (status: "built" | "cached", manifest: Descriptor, remote?: string): Promise<TargetResult> => {
     await opts.records.set(id, node.record);
     const ms = Date.now() - t0;
-    opts.bus.emit({ type: "done", target: id, key: node.key, cached: status === "cached", ms });
+    opts.bus.emit({ type: "done", target: id, key: node.key, cached: status === "cached", ms, ...(remote ? { remote } : {}) });
     return { id, ref: node.ref, key: node.key, status, manifest, ms };
   };
   const existing = node.cached ? await opts.store.resolveRef(node.ref) : undefined;
@@ -131,12 +136,22 @@ async function runOne(plan: Plan, node: PlanNode, results: Map<string, TargetRes
   try {
     const again = await opts.store.resolveRef(node.ref);
     if (again) return await done("cached", again);
+    const remote = node.remote ? remoteCacheOf(opts.store)?.from.find((r) => r.name === node.remote) : undefined;
+    if (remote) {
+      try {
+        const pulled = await remote.pullPackage(opts.store, node.ref, node.key, plan.arch);
+        return await done("cached", pulled, remote.name);
+      } catch (err) {
+        opts.bus.emit({ type: "warn", message: `${id}: pulling from the remote cache ${remote.name} failed, building it: ${asKilnError(err).message}` });
+      }
+    }
     opts.bus.emit({ type: "start", target: id, key: node.key });
     log = await StepLog.create(logPath(opts.outDir, plan.arch, node.target.pkg.name));
     log.line(`kiln: building ${id} for ${plan.arch}, key ${node.key}`);
     await rm(workDir, { recursive: true, force: true });
     const depLayers = await layersOf(opts, results, closure(opts.graph, node.target.deps));
-    const entries = await BUILDERS[node.target.pkg.recipe.kind]({
+    const builderLabels: Record<string, string> = {};
+    const step = {
       project: opts.project,
       pkg: node.target.pkg,
       node,
@@ -148,10 +163,19 @@ async function runOne(plan: Plan, node: PlanNode, results: Map<string, TargetRes
       jobs: opts.jobs,
       depLayers,
       bus: opts.bus,
-    });
+      labels: builderLabels,
+    };
+    if (node.target.pkg.recipe.kind === "oci") {
+      // A third-party image: pulled (store as pull-through cache), not built from a layer.
+      const manifest = await pullOciPackage(step);
+      await opts.store.setRef(node.ref, { ...manifest, annotations: { [KEY_ANNOTATION]: node.key } });
+      await log.close();
+      return await done("built", manifest);
+    }
+    const entries = await BUILDERS[node.target.pkg.recipe.kind](step);
     const layer = await writeLayer(opts.store, entries, opts.project.sourceDateEpoch);
     const recipe = node.target.pkg.recipe;
-    const labels: Record<string, string> = { ...recipe.labels, "dev.kiln.package": node.target.pkg.name, "dev.kiln.key": node.key };
+    const labels: Record<string, string> = { ...builderLabels, ...recipe.labels, "dev.kiln.package": node.target.pkg.name, "dev.kiln.key": node.key };
     if (recipe.image?.linuxkit) labels["org.mobyproject.config"] = JSON.stringify(recipe.image.linuxkit);
     const manifest = await writeImage(opts.store, {
       arch: plan.arch,
@@ -195,4 +219,23 @@ async function layersOf(opts: BuildOptions, results: Map<string, TargetResult>, 
     out.push(...(await readManifest(opts.store, m)).layers);
   }
   return out;
+}
+
+/** --cache-to: put every package of the run (built here or found in the store) into the registry; a failure is a warning. */
+async function pushToRemoteCache(opts: BuildOptions, list: TargetResult[]): Promise<void> {
+  const to = remoteCacheOf(opts.store)?.to;
+  if (!to) return;
+  const ok = list.filter((r) => (r.status === "built" || r.status === "cached") && r.manifest);
+  let uploaded = 0;
+  let sent = 0;
+  await eachLimit(ok, 4, async (r) => {
+    try {
+      const s = await to.pushPackage(opts.store, r.ref, r.manifest!);
+      uploaded += s.uploaded;
+      if (!s.upToDate) sent++;
+    } catch (err) {
+      opts.bus.emit({ type: "warn", message: `${r.id}: pushing to the remote cache ${to.name} failed: ${asKilnError(err).message}` });
+    }
+  });
+  opts.bus.emit({ type: "info", message: `remote cache ${to.name}: ${sent} of ${ok.length} packages pushed (${uploaded} blobs uploaded), the rest were there` });
 }

@@ -19,4 +19,6 @@ export interface BuildStep {
   /** Layers of all build dependencies (transitively), dependencies first. */
   depLayers: Descriptor[];
   bus: EventBus;
+  /** Labels a builder adds to the image config (e.g. the Debian package list, for SBOMs). */
+  labels?: Record<string, string>;
 }

@@ -8,6 +8,7 @@ import { EventBus } from "../core/events.js";
 import { buildGraph, type Graph } from "../graph/graph.js";
 import { Records } from "../graph/records.js";
 import { defaultStoreDir, Store } from "../store/layout.js";
+import { attachRemoteCache, type RemoteCache, resolveRemoteCache } from "../oci/remote.js";
 
 /** Options every command accepts (see `kiln --help`). */
 export interface GlobalOptions {
@@ -21,6 +22,9 @@ export interface GlobalOptions {
   quiet?: boolean;
   verbose?: boolean;
   keepWork?: boolean;
+  /** `kiln build --cache-from REGISTRY` (repeatable) and `--cache-to REGISTRY`. */
+  cacheFrom?: string[];
+  cacheTo?: string;
 }
 
 export interface Context {
@@ -34,6 +38,8 @@ export interface Context {
   offline: boolean;
   keepWork: boolean;
   records: Records;
+  /** The remote cache (flags, KILN_CACHE_FROM/KILN_CACHE_TO, kiln.yml registry); none with --offline. */
+  remote?: RemoteCache;
 }
 
 export function parseJobs(v?: string): number {
@@ -60,7 +66,10 @@ export async function openContext(g: GlobalOptions, bus: EventBus): Promise<Cont
   }
   const graph = buildGraph(project, arch);
   const outDir = g.out ? (isAbsolute(g.out) ? g.out : resolve(g.out)) : join(project.root, "out");
+  const remote = resolveRemoteCache(project, { cacheFrom: g.cacheFrom, cacheTo: g.cacheTo, offline: !!g.offline, bus });
+  attachRemoteCache(store, remote);
   return {
+    remote,
     project,
     graph,
     store,

@@ -7,7 +7,8 @@ import { EventEmitter } from "node:events";
 export type KilnEvent =
   | { type: "plan"; total: number; toBuild: number; cached: number }
   | { type: "start"; target: string; key: string }
-  | { type: "done"; target: string; key: string; cached: boolean; ms: number }
+  /** `remote`: the registry of the remote cache it was pulled from instead of being built (cached is true). */
+  | { type: "done"; target: string; key: string; cached: boolean; ms: number; remote?: string }
   | { type: "fail"; target: string; code: string; message: string; log?: string }
   | { type: "skip"; target: string; reason: string }
   | { type: "wait"; target: string; reason: string }

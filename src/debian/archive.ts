@@ -255,8 +255,10 @@ async function xzDecompress(buf: Buffer): Promise<Buffer> {
  */
 export async function loadIndex(s: DebianSettings, rel: ReleaseInfo, component: string, arch: string, opts: ArchiveOptions): Promise<Stanza[]> {
   const dir = `${component}/binary-${arch}`;
-  const choice = ["Packages.gz", "Packages.xz", "Packages"].map((n) => ({ name: n, entry: rel.files.get(`${dir}/${n}`) })).find((c) => c.entry);
-  if (!choice?.entry) {
+  // The smallest download the host can read first; a mirror that lacks a listed file (partial mirrors do) falls back to the next.
+  const names = (await whichTool("xz")) ? ["Packages.xz", "Packages.gz", "Packages"] : ["Packages.gz", "Packages.xz", "Packages"];
+  const choices = names.map((n) => ({ name: n, entry: rel.files.get(`${dir}/${n}`) })).filter((c): c is { name: string; entry: { sha256: string; size: number } } => !!c.entry);
+  if (!choices.length) {
     const archs = rel.architectures.filter((a) => a !== "all");
     if (archs.length && !archs.includes(arch)) {
       throw new KilnError("E_DEBIAN_INDEX", `${s.suite} has no ${arch} packages (its architectures: ${archs.join(", ")})`, {
@@ -265,27 +267,35 @@ export async function loadIndex(s: DebianSettings, rel: ReleaseInfo, component: 
     }
     throw new KilnError("E_DEBIAN_INDEX", `${s.suite} has no component '${component}' for ${arch} (components: ${rel.components.join(", ")})`, { hint: "check debian.components in kiln.yml" });
   }
-  const { sha256, size } = choice.entry;
-  const cache = join(opts.store.kilnDir, "debian", "index", `${sha256}.json`);
-  const hit = await readFile(cache, "utf8").catch(() => undefined);
-  if (hit) return JSON.parse(hit) as Stanza[];
-  const where = `${s.mirror}/dists/${s.suite}/${dir}/${choice.name}`;
-  if (opts.offline) throw new KilnError("E_DEBIAN_INDEX", `${where} is not cached and --offline forbids downloading it`, { hint: "run kiln lock once without --offline" });
-  const url = rel.acquireByHash ? `${s.mirror}/dists/${s.suite}/${dir}/by-hash/SHA256/${sha256}` : where;
-  opts.log?.(`fetching ${where}`);
-  let buf = await download(url);
-  if (!buf && url !== where) buf = await download(where);
-  if (!buf) throw new KilnError("E_DEBIAN_INDEX", `${where} is listed in Release but missing on the mirror`, { hint: "the mirror may be in the middle of an update; try again" });
-  const got = sha256Hex(buf);
-  if (got !== sha256 || buf.length !== size) {
-    throw new KilnError("E_DEBIAN_INDEX", `${where} has sha256 ${got} (${buf.length} bytes), but Release says ${sha256} (${size} bytes)`, {
-      hint: "the mirror may be in the middle of an update (try again) or serve tampered files",
-    });
+  // The parsed form of any of them (the same index) is as good.
+  for (const c of choices) {
+    const hit = await readFile(join(opts.store.kilnDir, "debian", "index", `${c.entry.sha256}.json`), "utf8").catch(() => undefined);
+    if (hit) return JSON.parse(hit) as Stanza[];
   }
-  const raw = choice.name.endsWith(".gz") ? await promisify(gunzip)(buf) : choice.name.endsWith(".xz") ? await xzDecompress(buf) : buf;
-  const stanzas = parseStanzas(raw.toString("utf8"), INDEX_FIELDS);
-  await writeFileAtomic(cache, JSON.stringify(stanzas), { sync: false });
-  return stanzas;
+  const first = `${s.mirror}/dists/${s.suite}/${dir}/${choices[0]!.name}`;
+  if (opts.offline) throw new KilnError("E_DEBIAN_INDEX", `${first} is not cached and --offline forbids downloading it`, { hint: "run kiln lock once without --offline" });
+  for (const { name, entry } of choices) {
+    const { sha256, size } = entry;
+    const where = `${s.mirror}/dists/${s.suite}/${dir}/${name}`;
+    const url = rel.acquireByHash ? `${s.mirror}/dists/${s.suite}/${dir}/by-hash/SHA256/${sha256}` : where;
+    opts.log?.(`fetching ${where}`);
+    let buf = await download(url);
+    if (!buf && url !== where) buf = await download(where);
+    if (!buf) continue;
+    const got = sha256Hex(buf);
+    if (got !== sha256 || buf.length !== size) {
+      throw new KilnError("E_DEBIAN_INDEX", `${where} has sha256 ${got} (${buf.length} bytes), but Release says ${sha256} (${size} bytes)`, {
+        hint: "the mirror may be in the middle of an update (try again) or serve tampered files",
+      });
+    }
+    const raw = name.endsWith(".gz") ? await promisify(gunzip)(buf) : name.endsWith(".xz") ? await xzDecompress(buf) : buf;
+    const stanzas = parseStanzas(raw.toString("utf8"), INDEX_FIELDS);
+    await writeFileAtomic(join(opts.store.kilnDir, "debian", "index", `${sha256}.json`), JSON.stringify(stanzas), { sync: false });
+    return stanzas;
+  }
+  throw new KilnError("E_DEBIAN_INDEX", `${s.mirror}/dists/${s.suite}/${dir}/ has none of ${choices.map((c) => c.name).join(", ")}, though Release lists them`, {
+    hint: "the mirror may be in the middle of an update; try again",
+  });
 }
 
 /** Everything the resolver needs for one architecture: all components' indexes together. */

@@ -6,6 +6,8 @@ import { describeChange, diffRecords } from "./explain.js";
 import { closure, type Graph, type Target } from "./graph.js";
 import type { Records } from "./records.js";
 import { readLock } from "../debian/lockfile.js";
+import { remoteCacheOf, type RemoteCache } from "../oci/remote.js";
+import { eachLimit } from "../oci/transfer.js";
 import { fileInputs, HashCache, KILN_FORMAT, keyOf, type KeyRecord, keySources, toolsFor } from "./inputs.js";
 
 export interface PlanNode {
@@ -17,6 +19,8 @@ export interface PlanNode {
   cached: boolean;
   /** Why it will build (or "cached"). */
   reason: string;
+  /** The registry of the remote cache (--cache-from) that has it: it will be pulled, not built. */
+  remote?: string;
 }
 
 export interface Plan {
@@ -24,6 +28,8 @@ export interface Plan {
   nodes: Map<string, PlanNode>;
   /** Ids in build order. */
   order: string[];
+  /** Problems that did not stop planning (an unreachable remote cache). */
+  warnings?: string[];
 }
 
 /** The image tag of a key: 40 hex digits, like linuxkit's tree-hash tags. */
@@ -35,6 +41,8 @@ export interface PlanOptions {
   records: Records;
   /** Roots to build; all targets when empty. */
   roots?: string[];
+  /** Registries to look uncached targets up in (default: the store's attached remote cache, see src/oci/remote.ts). */
+  remote?: RemoteCache | false;
 }
 
 /**
@@ -86,5 +94,27 @@ export async function makePlan(project: Project, graph: Graph, store: Store, opt
     }),
   );
   await hashCache.save();
-  return { arch: opts.arch, nodes, order };
+  const warnings = await lookupRemote(nodes, opts.remote === false ? undefined : (opts.remote ?? remoteCacheOf(store)));
+  return { arch: opts.arch, nodes, order, ...(warnings.length ? { warnings } : {}) };
+}
+
+/** One HEAD per uncached target and registry: which targets the remote cache has. */
+async function lookupRemote(nodes: Map<string, PlanNode>, remote: RemoteCache | undefined): Promise<string[]> {
+  const warnings: string[] = [];
+  for (const r of remote?.from ?? []) {
+    let broken = false;
+    await eachLimit([...nodes.values()].filter((n) => !n.cached && !n.remote), 8, async (n) => {
+      if (broken) return;
+      try {
+        if (await r.lookup(n.ref)) {
+          n.remote = r.name;
+          n.reason = `in the remote cache ${r.name}`;
+        }
+      } catch (err) {
+        if (!broken) warnings.push(`remote cache ${r.name} not used: ${(err as Error).message}`);
+        broken = true;
+      }
+    });
+  }
+  return warnings;
 }

@@ -35,6 +35,15 @@ async function layerBlob(store: string, ref: string): Promise<string> {
   return blob(manifest.layers[0]!.digest);
 }
 
+/** The labels in the image config of `ref`. */
+async function imageLabels(store: string, ref: string): Promise<Record<string, string>> {
+  const blob = (d: string) => join(store, "blobs", "sha256", d.slice(7));
+  const idx = JSON.parse(await readFile(join(store, "index.json"), "utf8")) as { manifests: { digest: string; annotations?: Record<string, string> }[] };
+  const m = idx.manifests.find((x) => x.annotations?.["org.opencontainers.image.ref.name"] === ref)!;
+  const manifest = JSON.parse(await readFile(blob(m.digest), "utf8")) as { config: { digest: string } };
+  return (JSON.parse(await readFile(blob(manifest.config.digest), "utf8")) as { config?: { Labels?: Record<string, string> } }).config?.Labels ?? {};
+}
+
 /** The layer of the image `ref`, entry by entry with bodies. */
 async function layer(store: string, ref: string): Promise<Map<string, Entry>> {
   const ex = tar.extract();
@@ -242,5 +251,126 @@ describe("debian packages against deb.debian.org", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/error\[E_DEBIAN_INDEX\]: the signature of http:\/\/deb\.debian\.org\/debian\/dists\/bookworm\/InRelease does not verify with \S*empty\.gpg/);
     expect(existsSync(join(dir, "kiln.lock"))).toBe(false);
+  });
+});
+
+/** `dpkg-deb -c` of a .deb: path → type, mode, owner, size and link target, in the layer's terms. */
+function dpkgContents(deb: string): Map<string, { type: string; mode: number; uid: number; gid: number; size: number; linkname?: string }> {
+  const ids: Record<string, number> = { root: 0 };
+  const out = new Map<string, { type: string; mode: number; uid: number; gid: number; size: number; linkname?: string }>();
+  for (const line of execFileSync("dpkg-deb", ["-c", deb], { encoding: "utf8", maxBuffer: 64 << 20 }).split("\n")) {
+    const m = /^(\S)(\S{9}) (\S+)\/(\S+)\s+(\d+) \S+ \S+ (.*)$/.exec(line);
+    if (!m) continue;
+    const [, t, perm, user, group, size, rest] = m;
+    let name = rest!;
+    let linkname: string | undefined;
+    if (t === "l") [name, linkname] = rest!.split(" -> ") as [string, string];
+    if (t === "h") [name, linkname] = rest!.split(" link to ") as [string, string];
+    const path = name.replace(/^\.\//, "").replace(/\/$/, "");
+    if (!path) continue;
+    let mode = 0;
+    for (let i = 0; i < 3; i++) {
+      const [r, w, x] = perm!.slice(i * 3, i * 3 + 3);
+      const shift = 6 - i * 3;
+      if (r === "r") mode |= 4 << shift;
+      if (w === "w") mode |= 2 << shift;
+      if (x === "x" || x === "s" || x === "t") mode |= 1 << shift;
+      if (x === "s" || x === "S" || x === "t" || x === "T") mode |= [0o4000, 0o2000, 0o1000][i]!;
+    }
+    const type = { d: "directory", "-": "file", l: "symlink", h: "link", c: "character-device", b: "block-device", p: "fifo" }[t!]!;
+    out.set(path, { type, mode, uid: ids[user!] ?? -1, gid: ids[group!] ?? -1, size: Number(size), linkname: linkname?.replace(/^\.\//, "") });
+  }
+  return out;
+}
+
+/** Extract a layer into a fresh folder with the host's tar. */
+async function extract(blob: string): Promise<string> {
+  const root = await tempDir("kiln-deb-root");
+  execFileSync("tar", ["-xf", blob, "-C", root]);
+  return root;
+}
+
+/** `ldconfig -p` of a cache, without the lines naming the file and its generator. */
+const ldconfigP = (cache: string) => execFileSync("ldconfig", ["-p", "-C", cache], { encoding: "utf8" }).split("\n").filter((l) => l.startsWith("\t"));
+
+describe("what maintainer scripts would do, and the dpkg-deb view (bookworm)", () => {
+  let sys = "";
+  const refs: Record<string, Record<string, string>> = {};
+  const SYS = "kind: debian\npackages: [busybox-static, base-passwd]\nusrmerge: true\nbusyboxLinks: true\naccounts: true\n";
+  const LIBS = "kind: debian\npackages: [busybox-static, libc6]\nldconfig: true\n";
+
+  beforeAll(async () => {
+    sys = await writeProject({ "kiln.yml": yml("deb-sys"), "pkg/sys/build.yml": SYS, "pkg/libs/build.yml": LIBS });
+    // The indexes are cached by the first test of this file.
+    const l = await kiln(["-C", sys, "--offline", "lock"], { store });
+    if (l.code !== 0) throw new Error(l.stderr);
+    for (const arch of ["amd64", "arm64"]) {
+      const r = await build(sys, [], [`ZARCH=${arch}`]);
+      if (r.code !== 0) throw new Error(r.stderr);
+      refs[arch] = r.refs;
+    }
+  });
+
+  it.runIf(existsSync("/usr/bin/dpkg-deb"))("has every entry of each .deb as dpkg-deb -c lists it: type, mode, owner, size, link target", async () => {
+    const lock = JSON.parse(await readFile(join(sys, "kiln.lock"), "utf8")) as Lock;
+    const l = await layer(store, refs.amd64!["pkg/libs"]!);
+    const made = new Set(["etc/ld.so.cache", "etc/ld.so.conf"]);
+    const expected = new Map<string, ReturnType<typeof dpkgContents> extends Map<string, infer V> ? V : never>();
+    for (const d of lock.recipes.libs!.archs.amd64!) for (const [p, e] of dpkgContents(join(store, "kiln", "downloads", d.sha256))) if (!expected.has(p) || e.type !== "directory") expected.set(p, e);
+    expect(expected.size).toBeGreaterThan(300);
+    for (const [p, want] of expected) {
+      const got = l.get(p);
+      expect(got, p).toBeDefined();
+      expect({ type: got!.type, mode: got!.mode, uid: got!.uid, gid: got!.gid }, p).toEqual({ type: want.type, mode: want.mode, uid: want.uid, gid: want.gid });
+      if (want.type === "file") expect(got!.body.length, p).toBe(want.size);
+      if (want.type === "symlink") expect(got!.linkname, p).toBe(want.linkname);
+    }
+    const extra = [...l.keys()].filter((p) => !expected.has(p) && !made.has(p) && !/^var(\/lib(\/(dpkg|kiln)(\/.*)?)?)?$/.test(p));
+    expect(extra).toEqual([]);
+  });
+
+  it.runIf(existsSync("/usr/sbin/ldconfig") && process.arch === "x64")("writes the ld.so.cache the host's ldconfig writes for amd64, and an AArch64 one for arm64", async () => {
+    const root = await extract(await layerBlob(store, refs.amd64!["pkg/libs"]!));
+    const ours = ldconfigP(join(root, "etc", "ld.so.cache"));
+    execFileSync("ldconfig", ["-X", "-r", root, "-C", "/etc/host.cache"]);
+    expect(ours).toEqual(ldconfigP(join(root, "etc", "host.cache")));
+    expect(ours).toContainEqual(expect.stringMatching(/^\tlibc\.so\.6 \(libc6,x86-64\) => \/lib\/x86_64-linux-gnu\/libc\.so\.6$/));
+    const arm = await extract(await layerBlob(store, refs.arm64!["pkg/libs"]!));
+    const a = ldconfigP(join(arm, "etc", "ld.so.cache"));
+    expect(a.length).toBeGreaterThan(15);
+    for (const line of a) expect(line).toMatch(/^\t\S+ \(libc6,AArch64\) => \/lib\/aarch64-linux-gnu\/\S+$/);
+    expect(a).toContain("\tld-linux-aarch64.so.1 (libc6,AArch64) => /lib/aarch64-linux-gnu/ld-linux-aarch64.so.1");
+    // The same libraries as amd64, but for the loader's own name and libmvec (x86-64 only in glibc 2.36).
+    const names = (ls: string[]) => ls.map((x) => x.trim().split(" ")[0]!).filter((n) => !n.startsWith("ld-linux") && !n.startsWith("libmvec")).sort();
+    expect(names(a)).toEqual(names(ours));
+  });
+
+  it("usrmerge, busyboxLinks (read from the binary, any arch) and accounts from base-passwd", async () => {
+    const amd = await layer(store, refs.amd64!["pkg/sys"]!);
+    const arm = await layer(store, refs.arm64!["pkg/sys"]!);
+    for (const l of [amd, arm]) {
+      for (const d of ["bin", "sbin", "lib"]) expect(l.get(d)).toMatchObject({ type: "symlink", linkname: `usr/${d}` });
+      expect(l.get("usr/bin/busybox")).toMatchObject({ type: "file", mode: 0o755 });
+      const master = l.get("usr/share/base-passwd/passwd.master")!.body.toString();
+      expect(l.get("etc/passwd")!.body.toString()).toBe(master.replace(/^([^:]*):\*:/gm, "$1:x:"));
+      expect(l.get("etc/shadow")).toMatchObject({ mode: 0o640, gid: 42 });
+      expect(l.get("etc/shadow")!.body.toString()).toMatch(/^root:\*:19675:0:99999:7:::\n/);
+    }
+    // The package list, for SBOMs: in the layer, and as a label where the scheduler takes builder labels.
+    const list = JSON.parse(amd.get("var/lib/kiln/debian-packages.json")!.body.toString()) as { name: string; source: string; licenses: string[] }[];
+    expect(list.map((p) => p.name)).toEqual(expect.arrayContaining(["base-passwd", "busybox-static", "libc6"]));
+    expect(list.find((p) => p.name === "busybox-static")).toMatchObject({ source: "busybox", licenses: ["GPL-2"] });
+    const label = (await imageLabels(store, refs.amd64!["pkg/sys"]!))["dev.kiln.debian.packages"];
+    if (label) expect(JSON.parse(label)).toEqual(list);
+    const links = (l: Map<string, Entry>) => [...l].filter(([, e]) => e.type === "symlink" && e.linkname === "/bin/busybox").map(([p]) => p).sort();
+    expect(links(arm)).toEqual(links(amd));
+    if (process.arch === "x64") {
+      // What the amd64 busybox itself says: every applet but itself is a link, in its directory (merged into /usr).
+      const root = await extract(await layerBlob(store, refs.amd64!["pkg/sys"]!));
+      const full = execFileSync(join(root, "usr/bin/busybox"), ["--list-full"], { encoding: "utf8" }).trim().split("\n");
+      expect(full.length).toBeGreaterThan(200);
+      const want = full.filter((p) => p !== "bin/busybox").map((p) => p.replace(/^(s?bin)\//, "usr/$1/")).sort();
+      expect(links(amd)).toEqual(want);
+    }
   });
 });

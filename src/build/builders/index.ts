@@ -14,7 +14,8 @@ export const BUILDERS: Record<Recipe["kind"], Builder> = {
   files: buildFiles,
   script: buildScript,
   debian: buildDebian,
+  // oci packages are pulled, not built from layer entries: the scheduler calls pullOciPackage (./oci.ts).
   oci: async (step) => {
-    throw new KilnError("E_USAGE", `oci packages (${step.pkg.name}) are not pulled by this version of kiln yet`);
+    throw new KilnError("E_INTERNAL", `oci package ${step.pkg.name} reached the layer builders`);
   },
 };

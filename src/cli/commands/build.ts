@@ -104,6 +104,8 @@ export function registerBuild(program: Command): void {
     .description("build targets (default: all packages); only what changed is rebuilt")
     .argument("[targets...]", "packages (NAME or pkg/NAME); rootfs, rootfs-<hv>, rootfs.tar, config.img, live, live-<raw|qcow2|vdi|parallels|vhdx|gcp>, installer, installer-iso; KNOB=VALUE words set knobs as with make")
     .option("-s, --set <KNOB=VALUE>", "set a knob: ZARCH, HV, PLATFORM, FLAVOR, ROOTFS_FORMAT, ROOTFS_VERSION (repeatable)", collect, [])
+    .option("--cache-from <registry>", "look each package's key up in this registry and pull instead of building (repeatable; kiln.yml registry.cacheFrom)", collect, [])
+    .option("--cache-to <registry>", "push the packages of the build to this registry (kiln.yml registry.cacheTo)")
     .addHelpText(
       "after",
       "\nExamples:\n  kiln build                       build every package\n  kiln build pkg/hello             build hello and what it depends on\n  kiln build rootfs                out/<arch>/<hv>-<platform>/rootfs.tar and rootfs.img\n  kiln build live                  … and config.img, live.raw, live.qcow2 (live.img → it)\n  kiln build live-gcp installer-iso\n  kiln build rootfs-xen ZARCH=arm64\n  kiln build rootfs --set PLATFORM=rt",

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { registerPkgBuild } from "./build.js";
 import { registerPkgList } from "./list.js";
+import { registerPkgPush } from "./push.js";
 import { registerPkgShowTag } from "./show-tag.js";
 
 export function registerPkg(program: Command): void {
@@ -8,4 +9,5 @@ export function registerPkg(program: Command): void {
   registerPkgBuild(pkg);
   registerPkgList(pkg);
   registerPkgShowTag(pkg);
+  registerPkgPush(pkg);
 }
