@@ -15,8 +15,8 @@ const NEEDS = {
     ["xz", "xz-utils"], ["zstd", "zstd"], ["gpgv", "gpgv"], ["docker-registry", "docker-registry"], ["htpasswd", "apache2-utils"]],
 };
 
-// The tests build and boot the example too.
-NEEDS.test.push(...NEEDS.example);
+// The tests build and boot the example too, also for arm64.
+NEEDS.test.push(...NEEDS.example, ["qemu-system-aarch64", "qemu-system-arm"], ["/usr/share/AAVMF/AAVMF_CODE.fd", "qemu-efi-aarch64"]);
 
 const task = process.argv[2] ?? "test";
 const needs = NEEDS[task];

@@ -379,6 +379,9 @@ export class RegistryClient {
   private async headBlobOnce(repo: string, digest: string): Promise<boolean> {
     const res = await this.request("HEAD", `${repo}/blobs/${digest}`, { scopes: [pushScope(repo)] });
     if (res.status === 404) return false;
+    // A registry killed while writing this blob can answer 500 for it for good (its link exists,
+    // its data does not): uploading it again repairs that, so a push treats it as absent.
+    if (res.status >= 500) return false;
     if (!res.ok) throw this.error("E_REGISTRY", `HEAD blob ${repo}@${digest}: HTTP ${res.status}`);
     return true;
   }
