@@ -1,9 +1,7 @@
-import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { pipeline } from "node:stream/promises";
-import { Transform } from "node:stream";
 import type tar from "tar-stream";
-import { type Digest } from "../core/hash.js";
+import { hashingTap } from "../core/hash.js";
 import { type Descriptor, MT, type Store } from "../store/layout.js";
 
 /** tar-stream's typings require every header field; it fills the ones we leave out. */
@@ -58,17 +56,9 @@ export async function writeLayer(store: Store, entries: LayerEntry[], mtime: num
   // Loaded here, not at start-up: a no-op build never writes a layer.
   const { default: tarStream } = await import("tar-stream");
   const pack = tarStream.pack();
-  const hash = createHash("sha256");
-  let size = 0;
-  const counter = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      hash.update(chunk);
-      size += chunk.length;
-      cb(null, chunk);
-    },
-  });
+  const tap = hashingTap();
   const tmp = store.tempPath("layer");
-  const done = pipeline(pack, counter, createWriteStream(tmp, { flags: "wx", mode: 0o444 }));
+  const done = pipeline(pack, tap.stream, createWriteStream(tmp, { flags: "wx", mode: 0o444 }));
   const date = new Date(mtime * 1000);
   try {
     for (const e of sorted) {
@@ -95,8 +85,7 @@ export async function writeLayer(store: Store, entries: LayerEntry[], mtime: num
     await rm(tmp, { force: true });
     throw err;
   }
-  const digest = `sha256:${hash.digest("hex")}` as Digest;
-  return store.ingestFile(tmp, digest, size, MT.layer);
+  return store.ingestFile(tmp, tap.digest(), tap.size(), MT.layer);
 }
 
 function entry(pack: tar.Pack, header: Hdr, body?: Buffer): Promise<void> {

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { Transform } from "node:stream";
 
 /** An OCI-style digest: "sha256:" + 64 hex. Branded so raw strings don't pass by accident. */
 export type Digest = string & { readonly __digest: unique symbol };
@@ -49,4 +50,19 @@ function sortDeep(v: unknown): unknown {
     return out;
   }
   return v;
+}
+
+/** A pass-through stream that hashes and counts what flows through it (for streaming into the store). */
+export function hashingTap(): { stream: import("node:stream").Transform; digest(): Digest; size(): number } {
+  const h = createHash("sha256");
+  let n = 0;
+  const stream = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      h.update(chunk);
+      n += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  let done: Digest | undefined;
+  return { stream, digest: () => (done ??= `sha256:${h.digest("hex")}` as Digest), size: () => n };
 }

@@ -23,14 +23,13 @@
  * Secrets never reach a message: all log lines and errors go through a Redactor
  * that knows the password, its base64 forms and every token.
  */
-import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { open, rm } from "node:fs/promises";
-import { Readable, Transform } from "node:stream";
+import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { KilnError } from "../core/errors.js";
-import { asDigest, type Digest, digestOf } from "../core/hash.js";
+import { asDigest, type Digest, digestOf, hashingTap } from "../core/hash.js";
 import { type Descriptor, MT, type Store } from "../store/layout.js";
 import { type Credentials, findCredentials, Redactor } from "./auth.js";
 import { apiHost, defaultInsecure } from "./ref.js";
@@ -295,22 +294,15 @@ export class RegistryClient {
       }
       if (!res.ok || !res.body) throw this.error("E_REGISTRY", `GET blob ${repo}@${desc.digest}: HTTP ${res.status}${await errorText(res)}`);
       const tmp = store.tempPath("pull");
-      const hash = createHash("sha256");
-      let size = 0;
-      const tap = new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          hash.update(chunk);
-          size += chunk.length;
-          cb(null, chunk);
-        },
-      });
+      const tap = hashingTap();
       try {
-        await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), tap, createWriteStream(tmp, { flags: "wx", mode: 0o444 }));
+        await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), tap.stream, createWriteStream(tmp, { flags: "wx", mode: 0o444 }));
       } catch (err) {
         await rm(tmp, { force: true });
         throw new Transient(`GET blob ${repo}@${desc.digest}: ${causeOf(err)}`);
       }
-      const got = `sha256:${hash.digest("hex")}`;
+      const got = tap.digest();
+      const size = tap.size();
       if (got !== desc.digest || size !== desc.size) {
         await rm(tmp, { force: true });
         if (size < desc.size) throw new Transient(`GET blob ${repo}@${desc.digest}: connection ended after ${size} of ${desc.size} bytes`);

@@ -1,12 +1,10 @@
-import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { rm, stat } from "node:fs/promises";
-import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import type { OciRecipe } from "../../config/schema.js";
 import { KilnError } from "../../core/errors.js";
-import { asDigest, stableJson } from "../../core/hash.js";
+import { asDigest, hashingTap, stableJson } from "../../core/hash.js";
 import { RegistryClient } from "../../oci/client.js";
 import { parseImageRef } from "../../oci/ref.js";
 import { pullImage, registrySource, storeSource } from "../../oci/transfer.js";
@@ -70,25 +68,17 @@ async function gunzipLayer(step: BuildStep, l: Descriptor, diffId: string): Prom
     return { mediaType: MT.layer, digest: want, size };
   }
   const tmp = step.store.tempPath("gunzip");
-  const hash = createHash("sha256");
-  let size = 0;
-  const tap = new Transform({
-    transform(chunk: Buffer, _e, cb) {
-      hash.update(chunk);
-      size += chunk.length;
-      cb(null, chunk);
-    },
-  });
+  const tap = hashingTap();
   try {
-    await pipeline(step.store.blobStream(l.digest), createGunzip(), tap, createWriteStream(tmp, { flags: "wx", mode: 0o444 }));
+    await pipeline(step.store.blobStream(l.digest), createGunzip(), tap.stream, createWriteStream(tmp, { flags: "wx", mode: 0o444 }));
   } catch (err) {
     await rm(tmp, { force: true });
     throw new KilnError("E_BAD_VALUE", `layer ${l.digest} does not unpack: ${(err as Error).message}`);
   }
-  const got = `sha256:${hash.digest("hex")}`;
+  const got = tap.digest();
   if (got !== want) {
     await rm(tmp, { force: true });
     throw new KilnError("E_BLOB_DIGEST", `layer ${l.digest} unpacks to ${got}, but the image config says ${want}`);
   }
-  return step.store.ingestFile(tmp, want, size, MT.layer);
+  return step.store.ingestFile(tmp, want, tap.size(), MT.layer);
 }
