@@ -175,7 +175,8 @@ export class Store {
         const next = fn(structuredClone(await this.readIndex()));
         if (next) {
           next.manifests.sort((a, b) => (a.annotations?.[REF_ANNOTATION] ?? "").localeCompare(b.annotations?.[REF_ANNOTATION] ?? ""));
-          await writeFileAtomic(join(this.root, "index.json"), JSON.stringify(next, null, 1) + "\n");
+          // No fsync: like the blobs, the index survives kill -9 by rename alone; fsck repairs what a power cut tears.
+          await writeFileAtomic(join(this.root, "index.json"), JSON.stringify(next, null, 1) + "\n", { sync: false });
           this.indexCache = undefined;
         }
       } finally {

@@ -12,7 +12,7 @@ import type { LayerEntry } from "../layer.js";
 import { fetchSource } from "../sources.js";
 import type { BuildStep } from "../step.js";
 import { walkTree } from "../tree.js";
-import { unpackLayer } from "../unpack.js";
+import { unpackLayers } from "../unpack.js";
 import { sandboxArgs } from "./sandbox.js";
 
 const ARCHIVE_RE = /\.(tar|tar\.gz|tgz|tar\.xz|txz|tar\.bz2|tbz2|tar\.zst)$/;
@@ -30,7 +30,7 @@ export async function buildScript(step: BuildStep): Promise<LayerEntry[]> {
   await Promise.all(Object.values(dirs).map((d) => mkdir(d, { recursive: true })));
 
   await stageSources(step, recipe, dirs.src);
-  for (const layer of step.depLayers) await unpackLayer(step.store, layer, dirs.sysroot);
+  await unpackLayers(step.store, step.depLayers, dirs.sysroot);
 
   const env: Record<string, string> = {
     // sbin too: build tools such as depmod live there, and a non-root PATH often lacks it.
