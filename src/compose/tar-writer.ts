@@ -1,5 +1,6 @@
 import { createHash, type Hash } from "node:crypto";
 import { closeSync, openSync, readSync, writeSync } from "node:fs";
+import type { TarIndexEntry } from "./tarindex.js";
 
 /**
  * A synchronous tar writer with a large output buffer, for composing big root
@@ -9,18 +10,10 @@ import { closeSync, openSync, readSync, writeSync } from "node:fs";
  * encode plus one ranged read from the layer file into the buffer.
  * Headers are ustar; a pax record carries what ustar cannot hold (long names
  * and link targets, big ids and sizes, xattrs).
- */
-export interface TarHeader {
-  name: string;
-  type: "file" | "link" | "symlink" | "character-device" | "block-device" | "directory" | "fifo";
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
+ *
+ * What an entry's header says: the fields the index reads, plus the time, with the optional ones optional. */
+export interface TarHeader extends Pick<TarIndexEntry, "name" | "type" | "mode" | "uid" | "gid" | "size">, Partial<Pick<TarIndexEntry, "linkname" | "devmajor" | "devminor">> {
   mtime: number;
-  linkname?: string;
-  devmajor?: number;
-  devminor?: number;
   pax?: Record<string, string>;
 }
 
