@@ -64,7 +64,7 @@ export function program(): Command {
     .option("--store <dir>", "the OCI store (default: $KILN_STORE or ~/.cache/kiln)")
     .option("--out <dir>", "where outputs and logs go (default: PROJECT/out)")
     .option("--arch <arch>", "target architecture, EVE's ZARCH (default: the project's first arch)")
-    .option("-j, --jobs <n>", "steps to run at once (default: number of cores)")
+    .option("-j, --jobs <n>", "steps to run at once (default: number of cores + 2)")
     .option("--offline", "never use the network; everything must be cached")
     .option("--json", "machine-readable output: one JSON object per line")
     .option("-q, --quiet", "print only warnings and errors")
