@@ -17,6 +17,29 @@ export interface EspContents {
   cmdline?: string;
 }
 
+/**
+ * The identity of what an ESP is made from: the rootfs's EFI/BOOT files and
+ * boot/cmdline, by content. Keying the ESP on this (not on the whole rootfs)
+ * keeps it cached when only a package unrelated to booting changed.
+ */
+export async function espInputs(rootfsTar: string): Promise<string> {
+  const { createHash } = await import("node:crypto");
+  const h = createHash("sha256");
+  const fh = await open(rootfsTar, "r");
+  try {
+    for (const e of await indexTar(rootfsTar)) {
+      const name = e.name.replace(/^\.?\/+/, "");
+      if (e.type !== "file" || !(/^EFI\/BOOT\/[^/]+$/i.test(name) || name === "boot/cmdline")) continue;
+      const buf = Buffer.alloc(e.size);
+      await fh.read(buf, 0, e.size, e.offset);
+      h.update(`${name}\0${e.size}\0`).update(buf);
+    }
+  } finally {
+    await fh.close();
+  }
+  return h.digest("hex");
+}
+
 export async function makeEsp(rootfsTar: string, out: string, o: { workDir: string; grubCfg: (c: EspContents) => string; sizeBytes: number; epoch: number }): Promise<{ files: string[] }> {
   const stage = join(o.workDir, "esp");
   const { rm } = await import("node:fs/promises");

@@ -5,7 +5,7 @@ import { sha256Hex, stableJson } from "../core/hash.js";
 import { KilnError } from "../core/errors.js";
 import { findTool, probeVersion } from "../core/tools.js";
 import { writeDisk } from "../disk/assemble.js";
-import { type EspContents, makeEsp } from "../disk/esp.js";
+import { type EspContents, espInputs, makeEsp } from "../disk/esp.js";
 import { EVE_INSTALLER, EVE_LIVE, MiB, placeLayout } from "../disk/layout.js";
 import { makeFat, overlay } from "../fs/fat.js";
 import { makeRootfsImg } from "../fs/rootfs-img.js";
@@ -104,8 +104,8 @@ export async function buildDisks(ctx: ImageTargetContext, variant: Variant, want
   );
 
   /** The EFI system partition's image, an artifact of its own (the installer carries the live one in /bits). */
-  const esp = async (name: string, tarPath: string, tarSha: string, sizeBytes: number, parts: { name: string; contents: string }[]) => {
-    const key = sha256Hex(stableJson({ f: KILN_FORMAT, tarSha, sizeBytes, parts: parts.map((p) => [p.name, p.contents]), epoch, tools: await toolStamp(["mkfs.vfat", "mcopy"]) }));
+  const esp = async (name: string, tarPath: string, sizeBytes: number, parts: { name: string; contents: string }[]) => {
+    const key = sha256Hex(stableJson({ f: KILN_FORMAT, boot: await espInputs(tarPath), sizeBytes, parts: parts.map((p) => [p.name, p.contents]), epoch, tools: await toolStamp(["mkfs.vfat", "mcopy"]) }));
     return artifact(recordDir, `${name}/${variant.arch}/${variant.name}`, join(dir, name), key, ctx.bus, () =>
       makeEsp(tarPath, join(dir, name), { workDir, grubCfg: espGrubCfg(parts), sizeBytes, epoch }).then(() => undefined),
     );
@@ -139,7 +139,7 @@ export async function buildDisks(ctx: ImageTargetContext, variant: Variant, want
   const liveEfi = async () => {
     const placed = place("live.raw", liveLayout, out["rootfs.img"]!, out["config.img"]!);
     const part = placed.parts.find((p) => p.contents === "efi");
-    return part ? esp("efi.img", tar.tar, tar.id, part.size, placed.parts) : undefined;
+    return part ? esp("efi.img", tar.tar, part.size, placed.parts) : undefined;
   };
 
   if (want.live?.length) {
@@ -180,7 +180,7 @@ export async function buildDisks(ctx: ImageTargetContext, variant: Variant, want
       const layout = ctx.project.config.disks?.installer ?? EVE_INSTALLER;
       const placed = place("installer.raw", layout, iimg, conf);
       const part = placed.parts.find((p) => p.contents === "efi");
-      const iefi = part ? await esp("installer-efi.img", itar.tar, itar.id, part.size, placed.parts) : undefined;
+      const iefi = part ? await esp("installer-efi.img", itar.tar, part.size, placed.parts) : undefined;
       out["installer.raw"] = await disk("installer.raw", layout, iefi, iimg, conf);
     }
     if (want.iso) {

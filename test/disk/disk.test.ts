@@ -215,3 +215,21 @@ describe("disk errors", () => {
     expect((await readdir(join(dir, OUT))).filter((n) => n.endsWith(".img"))).toEqual([]);
   });
 });
+
+describe("what a one-file edit rebuilds", () => {
+  it("only the edited package and the stages below it; the ESP and config.img stay", async () => {
+    const dir = await writeProject(EVELIKE);
+    const store = await tempDir();
+    expect((await kiln(["-C", dir, "build", "live"], { store })).code).toBe(0);
+    await writeProject({ "pkg/xentools/build.yml": EVELIKE["pkg/xentools/build.yml"]! }, dir); // unchanged file rewritten: nothing to do
+    const { writeFile } = await import("node:fs/promises");
+    await writeFile(join(dir, "pkg/getty/build.yml"), EVELIKE["pkg/getty/build.yml"]!.replace('"#!/bin/sh\\n"', '"#!/bin/sh\\necho edited\\n"'));
+    const r = await kiln(["-C", dir, "--json", "build", "live"], { store });
+    expect(r.code, r.stderr).toBe(0);
+    const events = r.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { type: string; target?: string; cached?: boolean });
+    const rebuilt = events.filter((e) => e.type === "done" && e.cached === false).map((e) => e.target!.split("/")[0] === "pkg" ? e.target : e.target!.split("/")[0]).sort();
+    expect(rebuilt).toEqual(["live.qcow2", "live.raw", "pkg/getty", "rootfs", "rootfs.img"]);
+    const kept = events.filter((e) => e.type === "done" && e.cached === true).map((e) => e.target!.split("/")[0]);
+    expect(kept).toEqual(expect.arrayContaining(["config.img", "efi.img"]));
+  });
+});
