@@ -59,3 +59,42 @@ export async function run(tool: string, args: readonly string[], opts: RunOption
   }
   return { stdout: res.stdout, stderr: res.stderr };
 }
+
+export interface GroupOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+  /** A file descriptor to read standard input from (default: none). */
+  stdin?: number;
+  onOutput(chunk: Buffer): void;
+}
+
+/**
+ * Run a command in its own process group with its output streamed to
+ * `onOutput`; an interrupt kills the whole group (what the command started
+ * too). Resolves the exit code (128 for a signal); rejects E_INTERRUPTED.
+ */
+export async function spawnGroup(cmd: string, args: string[], o: GroupOptions): Promise<number> {
+  const { spawn } = await import("node:child_process");
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env: o.env, cwd: o.cwd, detached: true, stdio: [o.stdin ?? "ignore", "pipe", "pipe"] });
+    const kill = () => {
+      try {
+        if (child.pid) process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    };
+    runSignal.addEventListener("abort", kill, { once: true });
+    child.stdout?.on("data", o.onOutput);
+    child.stderr?.on("data", o.onOutput);
+    child.on("error", (err) => {
+      runSignal.removeEventListener("abort", kill);
+      reject(err);
+    });
+    child.on("close", (code, signal) => {
+      runSignal.removeEventListener("abort", kill);
+      if (runSignal.aborted) reject(new KilnError("E_INTERRUPTED", `interrupted while running ${cmd}`));
+      else resolve(code ?? (signal ? 128 : 1));
+    });
+  });
+}

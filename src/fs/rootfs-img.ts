@@ -3,9 +3,8 @@ import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { tempPathFor } from "../core/atomic.js";
 import { KilnError } from "../core/errors.js";
-import { run } from "../core/exec.js";
+import { run, spawnGroup } from "../core/exec.js";
 import { sha256Hex } from "../core/hash.js";
-import { runSignal } from "../core/interrupt.js";
 import { findTool } from "../core/tools.js";
 import { derivedGuid } from "../disk/gpt.js";
 import { indexTar } from "../compose/tarindex.js";
@@ -113,36 +112,16 @@ function envNow(): Record<string, string> {
  */
 async function runWithStdin(tool: string, args: string[], file: string): Promise<void> {
   const path = await findTool(tool);
-  const { spawn } = await import("node:child_process");
   const { open } = await import("node:fs/promises");
   const fh = await open(file, "r");
   try {
-    const res = await new Promise<{ code: number | null; output: string }>((resolve, reject) => {
-      const child = spawn(path, args, { stdio: [fh.fd, "pipe", "pipe"], detached: true });
-      let output = "";
-      const keep = (b: Buffer) => (output = (output + b.toString("utf8")).slice(-16384));
-      child.stdout?.on("data", keep);
-      child.stderr?.on("data", keep);
-      const kill = () => {
-        try {
-          if (child.pid) process.kill(-child.pid, "SIGKILL");
-        } catch {
-          // gone already
-        }
-      };
-      runSignal.addEventListener("abort", kill, { once: true });
-      child.on("error", reject);
-      child.on("close", (code) => {
-        runSignal.removeEventListener("abort", kill);
-        resolve({ code, output });
-      });
-    });
-    if (runSignal.aborted) throw new KilnError("E_INTERRUPTED", `interrupted while running ${tool}`);
-    if (res.code !== 0) {
-      throw new KilnError("E_TOOL_FAILED", `${tool} failed with exit code ${res.code}`, {
+    let output = "";
+    const code = await spawnGroup(path, args, { stdin: fh.fd, onOutput: (b) => (output = (output + b.toString("utf8")).slice(-16384)) });
+    if (code !== 0) {
+      throw new KilnError("E_TOOL_FAILED", `${tool} failed with exit code ${code}`, {
         command: `${tool} ${args.join(" ")} < ${file}`,
-        exitCode: res.code,
-        details: res.output.trim().split("\n").slice(-20),
+        exitCode: code,
+        details: output.trim().split("\n").slice(-20),
       });
     }
   } finally {

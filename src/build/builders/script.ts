@@ -1,12 +1,10 @@
-import { spawn } from "node:child_process";
 import { cp, mkdir, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { parseMode } from "../../config/mode.js";
 import type { ScriptRecipe } from "../../config/schema.js";
 import { locate } from "../../config/yaml.js";
 import { KilnError } from "../../core/errors.js";
-import { runSignal } from "../../core/interrupt.js";
-import { run } from "../../core/exec.js";
+import { run, spawnGroup } from "../../core/exec.js";
 import { whichTool } from "../../core/tools.js";
 import type { LayerEntry } from "../layer.js";
 import { fetchSource } from "../sources.js";
@@ -58,7 +56,7 @@ export async function buildScript(step: BuildStep): Promise<LayerEntry[]> {
   const argv = bwrap ? [...bwrap.args, "--", "bash", scriptFile] : ["bash", scriptFile];
   const cmd = bwrap ? bwrap.path : (await whichTool("bash")) ?? "bash";
   step.log.line(`$ ${argv.join(" ")}`);
-  const code = await spawnLogged(cmd, bwrap ? argv : argv.slice(1), env, dirs.src, step);
+  const code = await spawnGroup(cmd, bwrap ? argv : argv.slice(1), { env, cwd: dirs.src, onOutput: (b) => step.log.write(b) });
   if (code !== 0) {
     const tail = step.log.tail(20);
     const outside = tail.some((l) => /Read-only file system/.test(l));
@@ -111,31 +109,5 @@ function applyOwnership(entries: LayerEntry[], recipe: ScriptRecipe): LayerEntry
     const o = rules.get(e.path.replace(/^\/+|\/+$/g, ""));
     if (!o) return e;
     return { ...e, uid: o.uid ?? e.uid, gid: o.gid ?? e.gid, mode: o.mode === undefined ? e.mode : parseMode(o.mode) };
-  });
-}
-
-/** Run the step in its own process group, so an interrupt stops the whole tree it started. */
-function spawnLogged(cmd: string, args: string[], env: Record<string, string>, cwd: string, step: BuildStep): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env, cwd, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-    const kill = () => {
-      try {
-        if (child.pid) process.kill(-child.pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    };
-    runSignal.addEventListener("abort", kill, { once: true });
-    child.stdout.on("data", (b: Buffer) => step.log.write(b));
-    child.stderr.on("data", (b: Buffer) => step.log.write(b));
-    child.on("error", (err) => {
-      runSignal.removeEventListener("abort", kill);
-      reject(err);
-    });
-    child.on("close", (code, signal) => {
-      runSignal.removeEventListener("abort", kill);
-      if (runSignal.aborted) reject(new KilnError("E_INTERRUPTED", `interrupted while building ${step.pkg.name}`));
-      else resolve(code ?? (signal ? 128 : 1));
-    });
   });
 }
