@@ -12,7 +12,10 @@ const NEEDS = {
   test: [["bash", "bash"], ["tar", "tar"], ["bwrap", "bubblewrap"], ["skopeo", "skopeo"], ["umoci", "umoci"], ["pgrep", "procps"],
     ["mksquashfs", "squashfs-tools"], ["unsquashfs", "squashfs-tools"], ["mkfs.ext4", "e2fsprogs"], ["debugfs", "e2fsprogs"], ["fakeroot", "fakeroot"],
     ["mkfs.erofs", "erofs-utils"], ["mkfs.vfat", "dosfstools"], ["fatlabel", "dosfstools"], ["mcopy", "mtools"], ["sgdisk", "gdisk"], ["qemu-img", "qemu-utils"], ["xorriso", "xorriso"],
-    ["xz", "xz-utils"], ["zstd", "zstd"], ["gpgv", "gpgv"], ["docker-registry", "docker-registry"], ["htpasswd", "apache2-utils"]],
+    ["xz", "xz-utils"], ["zstd", "zstd"], ["gpgv", "gpgv"], ["docker-registry", "docker-registry"], ["htpasswd", "apache2-utils"],
+    // Pygos packages (test/pygos): built with the host's gcc and Debian's aarch64 cross compiler, patched, checked with file(1)
+    ["gcc", "gcc"], ["make", "make"], ["patch", "patch"], ["curl", "curl"], ["file", "file"], ["bzip2", "bzip2"], ["dpkg-source", "dpkg-dev"],
+    ["aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu"], ["/usr/aarch64-linux-gnu/include/stdio.h", "libc6-dev-arm64-cross"]],
 };
 
 // The tests build and boot the example too, also for arm64.

@@ -17,8 +17,13 @@ export interface FetchOptions {
   onProgress?: (msg: string) => void;
 }
 
+/** The shared download cache: <store>/kiln/downloads, or $KILN_DOWNLOADS (e.g. one cache for several stores). */
+export function downloadDir(store: Store): string {
+  return process.env.KILN_DOWNLOADS || join(store.kilnDir, "downloads");
+}
+
 export function downloadPath(store: Store, sha256: string): string {
-  return join(store.kilnDir, "downloads", sha256);
+  return join(downloadDir(store), sha256);
 }
 
 /**
@@ -38,8 +43,9 @@ export async function fetchSource(store: Store, url: string, sha256: string, opt
       hint: "run once without --offline to fill the cache",
     });
   }
-  await mkdir(join(store.kilnDir, "downloads"), { recursive: true });
-  const tmp = store.tempPath("download");
+  await mkdir(downloadDir(store), { recursive: true });
+  // Beside the final name (not in the store's tmp/): $KILN_DOWNLOADS may be on another file system.
+  const tmp = `${final}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   const hash = createHash("sha256");
   const hasher = new Transform({
     transform(chunk: Buffer, _e, cb) {

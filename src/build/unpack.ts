@@ -41,6 +41,7 @@ export async function unpackLayers(store: Store, layers: Descriptor[], dest: str
     // device nodes need root to create; a sysroot never needs them
     "--no-wildcards", ...[...devices].sort().map((d) => `--exclude=${d}`),
   ];
-  const script = `set -o pipefail; cat "$@" | tar ${tarArgs.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(" ")}`;
+  // --no-same-permissions applies the umask: a fixed one, so the caller's (077) never leaks into $SYSROOT and from there into outputs
+  const script = `set -o pipefail; umask 022; cat "$@" | tar ${tarArgs.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(" ")}`;
   await run("bash", ["-c", script, "unpack", ...layers.map((l) => store.blobPath(l.digest))]);
 }

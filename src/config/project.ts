@@ -1,7 +1,10 @@
 import { access, readdir, readFile } from "node:fs/promises";
-import { dirname, join, relative, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import { KilnError, type Diagnostic } from "../core/errors.js";
 import { sha256Hex } from "../core/hash.js";
+import { isPygosTree } from "../pygos/layers.js";
+import { loadPygos, type PygosProject } from "../pygos/load.js";
+import { selectedProduct } from "../pygos/select.js";
 import { type ConfigCache, openConfigCache } from "./cache.js";
 import { checkRecipe } from "./recipe-rules.js";
 import type { ProjectConfig, Recipe } from "./schema.js";
@@ -14,6 +17,8 @@ export interface Package {
   dir: string;
   recipe: Recipe;
   file: YamlFile;
+  /** Pygos packages: files outside the package folder that the script sources. */
+  sourced?: string[];
 }
 
 export interface Project {
@@ -24,6 +29,8 @@ export interface Project {
   org: string;
   archs: string[];
   sourceDateEpoch: number;
+  /** A Pygos tree (product/, layer/, pkg/<name>/build scripts), as loaded for the selected product. */
+  pygos?: PygosProject;
 }
 
 export const PROJECT_FILE = "kiln.yml";
@@ -48,6 +55,8 @@ function onePerPlace(diags: Diagnostic[]): Diagnostic[] {
 function missingDependencies(packages: Map<string, Package>, names: Set<string>): Diagnostic[] {
   const out: Diagnostic[] = [];
   for (const pkg of packages.values()) {
+    // Pygos scripts name binary packages; their loader reports unknown ones at the script's DEPENDS line.
+    if (pkg.recipe.kind === "pygos") continue;
     for (const [i, dep] of (pkg.recipe.depends ?? []).entries()) {
       if (names.has(dep)) continue;
       out.push({
@@ -61,11 +70,11 @@ function missingDependencies(packages: Map<string, Package>, names: Set<string>)
   return out;
 }
 
-/** Walk up from `start` to the folder holding kiln.yml. */
+/** Walk up from `start` to the folder holding kiln.yml, or a Pygos tree (product/, pkg/<name>/build). */
 export async function findProjectRoot(start: string): Promise<string> {
   let dir = resolve(start);
   for (;;) {
-    if (await exists(join(dir, PROJECT_FILE))) return dir;
+    if ((await exists(join(dir, PROJECT_FILE))) || (await isPygosTree(dir))) return dir;
     const up = dirname(dir);
     if (up === dir) {
       throw new KilnError("E_PROJECT_NOT_FOUND", `no ${PROJECT_FILE} in ${resolve(start)} or any parent folder`, {
@@ -74,6 +83,11 @@ export async function findProjectRoot(start: string): Promise<string> {
     }
     dir = up;
   }
+}
+
+/** A project name from a folder name (a Pygos tree has no kiln.yml to name it). */
+function treeName(root: string): string {
+  return basename(root).toLowerCase().replace(/[^a-z0-9._-]+/g, "-").replace(/^[^a-z0-9]+/, "") || "pygos";
 }
 
 export function hostArch(): string {
@@ -118,17 +132,24 @@ export async function loadProject(start: string, opts: LoadOptions = {}): Promis
   const root = await findProjectRoot(start);
   const cache = await openConfigCache(opts.cacheDir, await schemaStamp(), root);
   const diagnostics: Diagnostic[] = [];
-  const main = await loadFile<ProjectConfig>(join(root, PROJECT_FILE), PROJECT_FILE, "project", cache);
+  // A Pygos tree needs no kiln.yml: its name is the folder's.
+  const main = (await exists(join(root, PROJECT_FILE)))
+    ? await loadFile<ProjectConfig>(join(root, PROJECT_FILE), PROJECT_FILE, "project", cache)
+    : { file: new YamlFile(join(root, PROJECT_FILE), PROJECT_FILE, "", {}), value: { name: treeName(root) } as ProjectConfig, diagnostics: [] };
   diagnostics.push(...main.diagnostics);
   const config = main.value;
   const pkgRoot = join(root, config?.packages ?? "pkg");
   const packages = new Map<string, Package>();
   const names = (await exists(pkgRoot)) ? (await readdir(pkgRoot, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort() : [];
+  const pygosNames: string[] = [];
   const loaded = await Promise.all(
     names.map(async (name) => {
       const dir = join(pkgRoot, name);
       const recipePath = join(dir, RECIPE_FILE);
-      if (!(await exists(recipePath))) return undefined;
+      if (!(await exists(recipePath))) {
+        if (await exists(join(dir, "build"))) pygosNames.push(name);
+        return undefined;
+      }
       const display = relative(root, recipePath);
       return { name, dir, display, loaded: await loadFile<Recipe>(recipePath, display, "recipe", cache) };
     }),
@@ -146,7 +167,15 @@ export async function loadProject(start: string, opts: LoadOptions = {}): Promis
     diagnostics.push(...(await checkRecipe(pkg, root)));
     if (item.loaded.value) packages.set(item.name, pkg);
   }
-  diagnostics.push(...missingDependencies(packages, new Set(loaded.flatMap((l) => (l ? [l.name] : [])))));
+  let pygos: PygosProject | undefined;
+  if (pygosNames.length || (await exists(join(root, "product")))) {
+    pygosNames.sort();
+    const p = await loadPygos(root, pygosNames, { product: selectedProduct(), cacheDir: opts.cacheDir });
+    pygos = p.project;
+    diagnostics.push(...p.diagnostics);
+    for (const pp of p.packages) packages.set(pp.name, { name: pp.name, dir: pp.dir, recipe: pp.recipe, file: new YamlFile(pp.script, pp.display, "", {}), sourced: p.project.meta.get(pp.script)?.sourced });
+  }
+  diagnostics.push(...missingDependencies(packages, new Set([...loaded.flatMap((l) => (l ? [l.name] : [])), ...pygosNames])));
   if (diagnostics.length || !config || !main.file) throw KilnError.fromDiagnostics(onePerPlace(diagnostics));
   await cache.save();
   const envEpoch = Number(process.env.SOURCE_DATE_EPOCH);
@@ -156,7 +185,8 @@ export async function loadProject(start: string, opts: LoadOptions = {}): Promis
     file: main.file,
     packages,
     org: config.org ?? "kiln",
-    archs: config.archs ?? [hostArch()],
+    archs: config.archs ?? [pygos?.toolchain.arch ?? hostArch()],
     sourceDateEpoch: config.sourceDateEpoch ?? (Number.isInteger(envEpoch) && envEpoch >= 0 ? envEpoch : 0),
+    ...(pygos ? { pygos } : {}),
   };
 }

@@ -117,6 +117,39 @@ export const ociRecipeSchema = z.strictObject({
 
 export const recipeSchema = z.discriminatedUnion("kind", [filesRecipeSchema, scriptRecipeSchema, debianRecipeSchema, ociRecipeSchema]);
 
+/**
+ * A Pygos source package (pkg/<name>/build, a shell script used unchanged).
+ * Nobody writes this as YAML: kiln fills it from the script's variables and
+ * the product's layers (src/pygos/load.ts), and it enters the cache key like
+ * any recipe, so a change of meaning shows in `kiln explain`.
+ */
+export const pygosRecipeSchema = z.strictObject({
+  kind: z.literal("pygos"),
+  ...common,
+  /** The build script, project-relative (pkg/<name>/build). */
+  script: z.string(),
+  /** The product whose layers configure it (none: the host's toolchain and no layers). */
+  product: z.string().optional(),
+  /** What sourcing the script set. */
+  meta: z.strictObject({
+    version: z.string(),
+    url: z.string(),
+    tarball: z.string(),
+    sha256: z.string(),
+    srcdir: z.string(),
+    depends: z.array(z.string()),
+    subpkg: z.array(z.string()),
+  }),
+  /** Variables of the TOOLCHAIN and the build environment the package reads (by name in its scripts), with their values. */
+  reads: z.record(z.string(), z.string()),
+  /** Layer files the package reads (by name in its scripts): layer-relative path to "layer:sha256:..." of every layer that has it, in order. */
+  layerFiles: z.record(z.string(), z.array(z.string())),
+  /** How the compiler is provided (TC_KIND) and the target triplet. */
+  toolchain: z.strictObject({ kind: z.enum(["host", "debian", "source"]), target: z.string(), packages: z.array(z.string()) }),
+});
+
+export type PygosRecipe = z.infer<typeof pygosRecipeSchema>;
+
 const oneOrMany = z.union([z.string(), z.array(z.string()).min(1)]);
 const knobMatch = z
   .strictObject({
@@ -159,6 +192,17 @@ export const imagesSchema = z
     modifiers: z.string().optional().describe("the modifiers folder (default images/modifiers)"),
     maxsize: z.number().int().positive().optional().describe("rootfs budget in MiB (EVE's ROOTFS_MAXSIZE); checked before any disk is written"),
     compression: z.enum(["gzip", "xz", "zstd", "lz4", "lzo", "lzma"]).optional().describe("squashfs compression (default gzip)"),
+    sbom: z
+      .union([
+        z.literal(false),
+        z.strictObject({
+          formats: z.array(z.enum(["spdx", "cyclonedx"])).optional().describe("SPDX 2.3 JSON and/or CycloneDX 1.5 JSON (default: both; [] for none)"),
+          path: z.union([z.string(), z.literal(false)]).optional().describe("folder in the image the SBOMs go to (default /usr/share/sbom); false: only beside the image"),
+          files: z.boolean().optional().describe("list every file of the image with its SHA-1 and SHA-256 (default true)"),
+        }),
+      ])
+      .optional()
+      .describe("software bills of materials for rootfs.tar and installer.tar, in the image and beside it (<kind>.spdx.json, <kind>.cdx.json); false: none"),
     config: z
       .strictObject({
         dir: z.string().optional().describe("the project's config folder (default conf)"),
@@ -231,7 +275,8 @@ export type ScriptRecipe = z.infer<typeof scriptRecipeSchema>;
 export type PartitionConfig = z.infer<typeof partitionSchema>;
 export type DebianRecipe = z.infer<typeof debianRecipeSchema>;
 export type OciRecipe = z.infer<typeof ociRecipeSchema>;
-export type Recipe = z.infer<typeof recipeSchema>;
+/** A package recipe: one of build.yml's kinds, or a Pygos build script. */
+export type Recipe = z.infer<typeof recipeSchema> | PygosRecipe;
 export type ProjectConfig = z.infer<typeof projectSchema>;
 export type VariantsConfig = z.infer<typeof variantsSchema>;
 export type KnobMatch = z.infer<typeof knobMatch>;

@@ -84,7 +84,9 @@ async function hashTree(root: string, abs: string, out: Record<string, string>, 
 function externalPaths(pkg: Package): string[] {
   const r = pkg.recipe;
   const paths = r.kind === "files" ? r.files.flatMap((f) => (f.source ? [f.source] : [])) : r.kind === "script" ? (r.sources ?? []).flatMap((s) => (s.path ? [s.path] : [])) : [];
-  return paths.map((p) => join(pkg.dir, p)).filter((p) => relative(pkg.dir, p).startsWith(".."));
+  // A Pygos script may source another package's script (as vendor kernels do): that file is an input too.
+  const sourced = r.kind === "pygos" ? (pkg.sourced ?? []) : [];
+  return [...paths.map((p) => join(pkg.dir, p)), ...sourced].filter((p) => relative(pkg.dir, p).startsWith(".."));
 }
 
 export async function fileInputs(project: Project, pkg: Package, cache: HashCache = new HashCache()): Promise<Record<string, string>> {
@@ -97,10 +99,15 @@ export async function fileInputs(project: Project, pkg: Package, cache: HashCach
 
 export function toolsFor(recipe: Recipe): string[] {
   if (recipe.kind === "script") return ["bash", "bwrap", "tar", ...(recipe.tools ?? [])];
+  if (recipe.kind === "pygos") {
+    const tc = recipe.toolchain;
+    return ["bash", "bwrap", "tar", "patch", "make", ...(tc.kind === "source" ? [] : [`${tc.target}-gcc`])];
+  }
   return [];
 }
 
 export function downloadSources(recipe: Recipe): Record<string, string> {
+  if (recipe.kind === "pygos") return recipe.meta.tarball ? { [`${recipe.meta.url.replace(/\/+$/, "")}/${recipe.meta.tarball}`]: recipe.meta.sha256 } : {};
   if (recipe.kind !== "script") return {};
   return Object.fromEntries((recipe.sources ?? []).flatMap((s) => (s.url && s.sha256 ? [[s.url, s.sha256]] : [])));
 }

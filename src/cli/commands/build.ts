@@ -1,6 +1,9 @@
 import type { Command } from "commander";
 import { runPlan, type TargetResult } from "../../build/scheduler.js";
-import { relative } from "node:path";
+import { relative, resolve } from "node:path";
+import { findProjectRoot } from "../../config/project.js";
+import { buildProduct, productBuildRoot } from "../../pygos/product.js";
+import { selectProduct } from "../../pygos/select.js";
 import { buildDisks, type DiskRequest } from "../../formats/targets.js";
 import { formatLocation, KilnError } from "../../core/errors.js";
 import { resolveTargets } from "../../graph/graph.js";
@@ -76,6 +79,15 @@ export async function buildTargets(inv: Invocation, words: string[], sets: strin
   return { data, text: text || undefined };
 }
 
+/** `kiln build --product NAME`: a Pygos product, its build root placed as mk.sh places it (docs/pygos.md). */
+async function buildPygosProduct(inv: Invocation, words: string[], product: string): Promise<CommandResult> {
+  const { targets } = splitKnobWords(words);
+  selectProduct(product);
+  const tree = await findProjectRoot(resolve(inv.globals.dir ?? "."));
+  inv.globals.out = productBuildRoot(tree, process.cwd(), inv.globals.out && resolve(inv.globals.out), product);
+  return buildProduct(await openContext(inv.globals, inv.bus), targets);
+}
+
 function buildFailed(failed: TargetResult[], total: number): KilnError {
   return new KilnError("E_BUILD_FAILED", `${failed.length} of ${total} targets failed`, {
     details: failed.flatMap((r) => {
@@ -106,10 +118,11 @@ export function registerBuild(program: Command): void {
     .option("-s, --set <KNOB=VALUE>", "set a knob: ZARCH, HV, PLATFORM, FLAVOR, ROOTFS_FORMAT, ROOTFS_VERSION (repeatable)", collect, [])
     .option("--cache-from <registry>", "look each package's key up in this registry and pull instead of building (repeatable; kiln.yml registry.cacheFrom)", collect, [])
     .option("--cache-to <registry>", "push the packages of the build to this registry (kiln.yml registry.cacheTo)")
+    .option("--product <name>", "build a Pygos product (product/NAME.layers): its packages, rootfs.tar and rootfs.img, in the build root NAME/ (docs/pygos.md)")
     .addHelpText(
       "after",
       "\nExamples:\n  kiln build                       build every package\n  kiln build pkg/hello             build hello and what it depends on\n  kiln build rootfs                out/<arch>/<hv>-<platform>/rootfs.tar and rootfs.img\n  kiln build live                  … and config.img, live.raw, live.qcow2 (live.img → it)\n  kiln build live-gcp installer-iso\n  kiln build rootfs-xen ZARCH=arm64\n  kiln build rootfs --set PLATFORM=rt",
     );
-  cmd.action(action(cmd, async (inv: Invocation, args: string[], opts: { set: string[] }) => buildTargets(inv, args, opts.set)));
+  cmd.action(action(cmd, async (inv: Invocation, args: string[], opts: { set: string[]; product?: string }) => (opts.product ? buildPygosProduct(inv, args, opts.product) : buildTargets(inv, args, opts.set))));
 }
 

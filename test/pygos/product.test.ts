@@ -1,0 +1,128 @@
+import { execa } from "execa";
+import { copyFile, mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { built, jsonLines, kiln, tempDir } from "../helpers/kiln.js";
+import { debianOrig, FIXTURE, fixtureTree, makeTarball, serveDir, sha256 } from "./mirror.js";
+
+/**
+ * The fixture tree (test/fixtures/pygos): zlib from Debian's orig tarball
+ * (split into zlib and zlib-dev), hello linking it (DEPENDS="zlib-dev", a
+ * patch, run_configure, a TOOLCHAIN variable and a layer config file), a
+ * script that sources another, and a RELEASEPKG; products host (TC_KIND=host)
+ * and arm (Debian's aarch64 cross compiler).
+ */
+let tree: string;
+let store: string;
+let cwd: string;
+
+beforeAll(async () => {
+  const mirror = await tempDir("pygos-mirror");
+  await mkdir(join(mirror, "zlib"), { recursive: true });
+  await mkdir(join(mirror, "hello"), { recursive: true });
+  const zlib = await debianOrig("zlib", await tempDir("pygos-apt"));
+  await copyFile(zlib, join(mirror, "zlib", "zlib_1.2.13.dfsg.orig.tar.bz2"));
+  await makeTarball(join(FIXTURE, "upstream"), "hello-1.0", join(mirror, "hello", "hello-1.0.tar.gz"));
+  // check_update scrapes the listing: one newer zlib is listed (never downloaded).
+  const url = await serveDir(mirror, { zlib: ["zlib_1.3.1.dfsg.orig.tar.bz2"] });
+  tree = await fixtureTree(join(await tempDir("pygos-tree"), "pygos"), {
+    MIRROR: url,
+    ZLIB_SHA256: await sha256(join(mirror, "zlib", "zlib_1.2.13.dfsg.orig.tar.bz2")),
+    HELLO_SHA256: await sha256(join(mirror, "hello", "hello-1.0.tar.gz")),
+  });
+  store = await tempDir("pygos-store");
+  cwd = await tempDir("pygos-out");
+});
+
+const build = (product: string, extra: string[] = []) => kiln(["-C", tree, "--json", "build", "--product", product, ...extra], { store, cwd });
+const listing = async (img: string) => (await execa("unsquashfs", ["-l", "-d", "", img])).stdout.split("\n").map((l) => l.trim());
+const tarText = async (tar: string, path: string) => (await execa("tar", ["-xOf", tar, path])).stdout;
+
+describe("a Pygos product", () => {
+  it("builds its packages into binary packages and a root file system, in a build root in the current folder", async () => {
+    const r = await build("host");
+    expect(r.code, r.stderr).toBe(0);
+    expect(built(r.stdout).filter((t) => t.startsWith("pkg/"))).toEqual(["pkg/hello", "pkg/motd-board", "pkg/release", "pkg/zlib"]);
+    const root = join(cwd, "host");
+    // Pygos's layout: shared download/ and src/, per product log/ (one gzipped log per step) and repo/.
+    expect((await stat(join(cwd, "download", "zlib_1.2.13.dfsg.orig.tar.bz2"))).size).toBeGreaterThan(1_000_000);
+    for (const step of ["prepare", "build", "deploy"]) expect((await stat(join(root, "log", `zlib-${step}.log.gz`))).size).toBeGreaterThan(0);
+    const dev = JSON.parse(await readFile(join(root, "repo", "zlib-dev.json"), "utf8")) as { ref: string; requires: string[]; source: string };
+    expect(dev).toMatchObject({ source: "zlib", requires: ["zlib"] });
+    expect(dev.ref).toMatch(/^kiln\/bin\/zlib-dev:[0-9a-f]{40}$/);
+
+    // The image has what ROOTFS names (and what their .desc requires), not the -dev split.
+    const files = await listing(join(root, "rootfs.img"));
+    for (const f of ["/bin/hello", "/lib/libz.so.1", "/lib/libz.so.1.2.13", "/etc/motd", "/etc/kiln/init.conf", "/etc/kiln/services", "/etc/ld.so.conf", "/etc/netcfg/ifrename", "/etc/netcfg/interfaces/port0", "/etc/netcfg/interfaces/port1", "/etc/nftables.rules", "/etc/sysctl.conf"]) {
+      expect(files).toContain(f);
+    }
+    expect(files).not.toContain("/include/zlib.h");
+    expect(files).not.toContain("/lib/libz.a");
+
+    const tar = join(root, "rootfs.tar");
+    const verbose = (await execa("tar", ["-tvf", tar])).stdout;
+    expect(verbose).toMatch(/-rw-r----- 0\/10 .* etc\/hello\.conf/); // owner and mode from hello.files
+    expect(await tarText(tar, "etc/hello.conf")).toBe("greeting-file=host"); // the last layer's copy
+    expect(await tarText(tar, "etc/motd")).toBe("Welcome to Pygos on the host board"); // motd-board's build() over the sourced script
+    expect(await tarText(tar, "etc/kiln/init.conf")).toContain(`SERVICES='syslogd sshd'`);
+    expect(await tarText(tar, "etc/kiln/init.conf")).toContain(`MODULES=([0]="virtio_net" [1]="e1000")`);
+    expect((await tarText(tar, "etc/kiln/services")).split("\n")).toEqual(["agetty@tty1", "dhcpcd@port1", "ntpdate", "syslogd", "sshd", "nftables", "sysctl"]);
+
+    // The program runs, linked against the packaged zlib, patched once, configured for the host triplet.
+    const x = await tempDir("pygos-x");
+    await execa("tar", ["-xf", tar, "-C", x]);
+    const hello = await execa(join(x, "bin/hello"), { env: { LD_LIBRARY_PATH: join(x, "lib") } });
+    expect(hello.stdout).toBe("hello from base (zlib 1.2.13) [patched]");
+    expect((await execa("file", ["-L", join(x, "bin/hello")])).stdout).toMatch(/x86-64/);
+    const args = (await readFile(join(x, "share/hello/configure.args"), "utf8")).split("\n");
+    expect(args).toEqual(expect.arrayContaining(["--host=x86_64-linux-gnu", "--build=x86_64-linux-gnu", "--prefix=", "--libdir=/lib"]));
+
+    // RELEASEPKG packages the image.
+    const release = (await execa("tar", ["-tzf", join(root, "release.tar.gz")])).stdout.split("\n");
+    expect(release).toEqual(["install.sh", "rootfs.img"]);
+
+    // A second build runs nothing.
+    const again = await build("host");
+    expect(again.code, again.stderr).toBe(0);
+    expect(built(again.stdout)).toEqual([]);
+  });
+
+  it("rebuilds only the packages that read a changed TOOLCHAIN variable or layer file", async () => {
+    const toolchain = join(tree, "layer/base/TOOLCHAIN");
+    await writeFile(toolchain, (await readFile(toolchain, "utf8")).replace("hello from base", "hello again"));
+    const r = await build("host");
+    expect(r.code, r.stderr).toBe(0);
+    // hello reads HELLO_GREETING; zlib and motd-board do not. The image and the release over it follow.
+    expect(built(r.stdout)).toEqual(["pkg/hello", "pkg/release", "rootfs.img/host", "rootfs.tar/host"]);
+    const x = await tempDir("pygos-x");
+    await execa("tar", ["-xf", join(cwd, "host", "rootfs.tar"), "-C", x]);
+    expect((await execa(join(x, "bin/hello"), { env: { LD_LIBRARY_PATH: join(x, "lib") } })).stdout).toBe("hello again (zlib 1.2.13) [patched]");
+
+    await writeFile(join(tree, "layer/host/hello.conf"), "greeting-file=changed\n");
+    const conf = await build("host");
+    expect(built(conf.stdout).filter((t) => t.startsWith("pkg/"))).toEqual(["pkg/hello", "pkg/release"]);
+    expect(built((await build("host")).stdout)).toEqual([]);
+  });
+
+  it("cross-builds the same packages for aarch64 with Debian's cross compiler, reusing the prepared sources", async () => {
+    const r = await build("arm");
+    expect(r.code, r.stderr).toBe(0);
+    const x = await tempDir("pygos-x");
+    await execa("tar", ["-xf", join(cwd, "arm", "rootfs.tar"), "-C", x]);
+    for (const f of ["bin/hello", "lib/libz.so.1.2.13"]) expect((await execa("file", ["-L", join(x, f)])).stdout).toMatch(/ARM aarch64/);
+    expect(await listing(join(cwd, "arm", "rootfs.img"))).toContain("/bin/hello");
+    // src/ is shared: prepare ran for the host product, not again for arm.
+    await expect(stat(join(cwd, "arm", "log", "hello-prepare.log.gz"))).rejects.toThrow();
+    expect((await stat(join(cwd, "arm", "log", "hello-build.log.gz"))).size).toBeGreaterThan(0);
+    const summary = jsonLines(r.stdout).find((e) => e.type === "result") as { data: { arch: string } };
+    expect(summary.data.arch).toBe("arm64");
+  });
+
+  it("prints each script's check_update answer", async () => {
+    const r = await kiln(["-C", tree, "check-update", "--product", "host"], { store, cwd });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^zlib\s+1\.2\.13\s+1\.3\.1\s+update$/m);
+    expect(r.stdout).toMatch(/^hello\s+1\.0\s+1\.0\s+current$/m);
+    expect(r.stdout).toMatch(/^motd\s+1\s+-\s+no check_update$/m);
+  });
+});
