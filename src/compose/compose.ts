@@ -21,6 +21,8 @@ export interface ComposeInput {
   specName: string;
   /** Host files added last (the installer carries rootfs.img and config.img at /bits/). */
   extraFiles?: { path: string; file: string; size: number }[];
+  /** Called with the finished tree before it is written; the files it returns are added last (the SBOMs, which list the tree's files). */
+  finish?: (tree: Tree) => Promise<{ path: string; data: Buffer }[]>;
 }
 
 interface LoadedImage {
@@ -202,5 +204,6 @@ export async function composeRootfs(input: ComposeInput, out: string): Promise<T
   await addFiles(tree, input);
   const seq = tree.nextLayer();
   for (const x of input.extraFiles ?? []) tree.set(normal(x.path), { type: "file", mode: 0o644, uid: 0, gid: 0, content: { file: x.file, offset: 0, size: x.size } }, seq);
+  for (const f of (await input.finish?.(tree)) ?? []) tree.set(normal(f.path), { type: "file", mode: 0o644, uid: 0, gid: 0, content: { data: f.data } }, seq);
   return writeTreeTar(tree, out, input.mtime);
 }

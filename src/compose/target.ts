@@ -3,7 +3,7 @@ import { join, relative } from "node:path";
 import { parseYaml } from "../config/yaml.js";
 import { writeFileAtomic } from "../core/atomic.js";
 import { KilnError } from "../core/errors.js";
-import { sha256Hex, stableJson } from "../core/hash.js";
+import { sha256File, sha256Hex, stableJson } from "../core/hash.js";
 import { type BuildOptions, runPlan } from "../build/scheduler.js";
 import { pkgId } from "../graph/graph.js";
 import { KILN_FORMAT } from "../graph/inputs.js";
@@ -12,6 +12,8 @@ import type { Variant } from "../variant/knobs.js";
 import { referencedPackages, substitute } from "../variant/placeholders.js";
 import { composeTemplate, type ImageKind } from "../variant/template.js";
 import { composeRootfs } from "./compose.js";
+import { imageSbomOptions, readSbomsBeside, sbomHook, sbomKeyFields, sbomsBeside, tarProvenance, writeSbomsBeside } from "./sbom/image.js";
+import { writeProvenance } from "./sbom/provenance.js";
 
 /** What the image targets need: the same as a package build (they build the packages they use first). */
 export type ImageTargetContext = BuildOptions;
@@ -27,6 +29,8 @@ export interface ComposedImage {
   size: number;
   cached: boolean;
   key: string;
+  /** The tar's sha256 (hashed once, when it is made; for its provenance). */
+  sha256?: string;
 }
 
 /** The resolved yml of a variant: template, modifiers, placeholders built and substituted, validated. */
@@ -55,32 +59,47 @@ export async function resolveImageYml(ctx: ImageTargetContext, variant: Variant,
   const [{ validate }, { imageSpecSchema }] = await Promise.all([import("../config/diagnose.js"), import("../config/image-spec.js")]);
   const v = validate(imageSpecSchema, parsed.file);
   if (!v.value) throw KilnError.fromDiagnostics(v.diagnostics);
-  return { spec: v.value, text, tpl, refs };
+  return { spec: v.value, text, tpl, refs, plan };
 }
 
-/** Compose (or reuse) out/<arch>/<variant>/<kind>.tar; `extra` files (with their digests) are added at the end. */
-export async function buildImageTar(ctx: ImageTargetContext, variant: Variant, kind: ImageKind, extra: { path: string; file: string; size: number; id: string }[] = []): Promise<ComposedImage> {
+/**
+ * Compose (or reuse) out/<arch>/<variant>/<kind>.tar; `extra` files (with their digests) are added at the end.
+ * Its SBOMs go into it and beside it (<kind>.spdx.json, <kind>.cdx.json), and <kind>.tar.provenance.json says what it is made of.
+ */
+export async function buildImageTar(ctx: ImageTargetContext, variant: Variant, kind: ImageKind, extra: { path: string; file: string; size: number; id: string; sha256?: string }[] = []): Promise<ComposedImage> {
   const t0 = Date.now();
-  const { spec, text, tpl } = await resolveImageYml(ctx, variant, kind);
+  const { spec, text, tpl, plan } = await resolveImageYml(ctx, variant, kind);
   const dir = join(ctx.outDir, variant.arch, variant.name);
   const tar = join(dir, `${kind}.tar`);
   const sources = await Promise.all(
     (spec.files ?? []).filter((f) => f.source).map(async (f) => [f.source!, sha256Hex(await readFile(join(tpl.templateDir, f.source!)).catch(() => Buffer.from("absent")))] as const),
   );
-  const key = sha256Hex(stableJson({ format: KILN_FORMAT, kind, spec: text, sources, mtime: ctx.project.sourceDateEpoch, extra: extra.map((x) => [x.path, x.id]) }));
+  const sbom = imageSbomOptions(ctx.project);
+  const key = sha256Hex(stableJson({ format: KILN_FORMAT, kind, spec: text, sources, mtime: ctx.project.sourceDateEpoch, extra: extra.map((x) => [x.path, x.id]), sbom: sbomKeyFields(ctx.project, variant, kind, sbom) }));
   const recordFile = join(ctx.outDir, ".kiln", "records", variant.arch, `${kind}-${variant.name}.json`);
-  const last = JSON.parse(await readFile(recordFile, "utf8").catch(() => "null")) as { key: string; size: number; mtimeMs: number } | null;
+  const last = JSON.parse(await readFile(recordFile, "utf8").catch(() => "null")) as { key: string; size: number; mtimeMs: number; sha256?: string } | null;
   const st = await stat(tar).catch(() => undefined);
   const id = `${kind}/${variant.arch}/${variant.name}`;
-  if (last && st && last.key === key && last.size === st.size && last.mtimeMs === st.mtimeMs) {
+  const sbomInput = { project: ctx.project, store: ctx.store, variant, kind, spec, nodes: [...plan.nodes.values()] };
+  const provenance = async (sha256: string, sboms: Parameters<typeof tarProvenance>[0]["sboms"]) =>
+    writeProvenance(tar, await tarProvenance({ ...sbomInput, specName: relative(ctx.project.root, tpl.out), specText: text, sources, extra, sboms }), sha256, key);
+  if (last && st && last.key === key && last.size === st.size && last.mtimeMs === st.mtimeMs && (await sbomsBeside(dir, kind, sbom))) {
+    const sha256 = last.sha256 ?? (await sha256File(tar, st.size));
+    if (!last.sha256) await writeFileAtomic(recordFile, JSON.stringify({ ...last, sha256 }), { sync: false });
+    await provenance(sha256, await readSbomsBeside(dir, kind, sbom));
     ctx.bus.emit({ type: "done", target: id, key, cached: true, ms: Date.now() - t0 });
-    return { kind, variant, yml: tpl.out, tar, id: key, size: last.size, cached: true, key };
+    return { kind, variant, yml: tpl.out, tar, id: key, size: last.size, cached: true, key, sha256 };
   }
   ctx.bus.emit({ type: "start", target: id, key });
   await mkdir(dir, { recursive: true });
-  const res = await composeRootfs({ spec, specText: text, specDir: tpl.templateDir, store: ctx.store, mtime: ctx.project.sourceDateEpoch, specName: relative(ctx.project.root, tpl.out), extraFiles: extra }, tar);
+  const hook = sbom ? sbomHook(sbomInput, sbom) : undefined;
+  const res = await composeRootfs({ spec, specText: text, specDir: tpl.templateDir, store: ctx.store, mtime: ctx.project.sourceDateEpoch, specName: relative(ctx.project.root, tpl.out), extraFiles: extra, finish: hook?.finish }, tar);
   const after = await stat(tar);
-  await writeFileAtomic(recordFile, JSON.stringify({ key, size: res.size, mtimeMs: after.mtimeMs }), { sync: false });
+  const sha256 = res.sha256 ?? (await sha256File(tar, res.size));
+  const sboms = hook?.docs() ?? [];
+  await writeSbomsBeside(dir, sboms);
+  await writeFileAtomic(recordFile, JSON.stringify({ key, size: res.size, mtimeMs: after.mtimeMs, sha256 }), { sync: false });
+  await provenance(sha256, sboms);
   ctx.bus.emit({ type: "done", target: id, key, cached: false, ms: Date.now() - t0 });
-  return { kind, variant, yml: tpl.out, tar, id: key, size: res.size, cached: false, key };
+  return { kind, variant, yml: tpl.out, tar, id: key, size: res.size, cached: false, key, sha256 };
 }

@@ -192,6 +192,17 @@ export const imagesSchema = z
     modifiers: z.string().optional().describe("the modifiers folder (default images/modifiers)"),
     maxsize: z.number().int().positive().optional().describe("rootfs budget in MiB (EVE's ROOTFS_MAXSIZE); checked before any disk is written"),
     compression: z.enum(["gzip", "xz", "zstd", "lz4", "lzo", "lzma"]).optional().describe("squashfs compression (default gzip)"),
+    compressionLevel: z.number().int().min(1).max(22).optional().describe("the compressor's level (gzip 1-9, zstd 1-22; default: mksquashfs's)"),
+    profiles: z
+      .record(
+        z.string().regex(/^[a-z][a-z0-9-]*$/),
+        z.strictObject({
+          compression: z.enum(["gzip", "xz", "zstd", "lz4", "lzo", "lzma"]).optional().describe("squashfs compression in this profile"),
+          compressionLevel: z.number().int().min(1).max(22).optional().describe("the compressor's level in this profile"),
+        }),
+      )
+      .optional()
+      .describe("build profiles chosen with kiln build --profile NAME (or KILN_PROFILE): 'release' (the default: compression/compressionLevel above) and 'dev' (default lz4: fast rebuilds) can be changed, others added"),
     sbom: z
       .union([
         z.literal(false),
@@ -273,6 +284,7 @@ export type Source = z.infer<typeof sourceSchema>;
 export type FilesRecipe = z.infer<typeof filesRecipeSchema>;
 export type ScriptRecipe = z.infer<typeof scriptRecipeSchema>;
 export type PartitionConfig = z.infer<typeof partitionSchema>;
+export type ImagesConfig = z.infer<typeof imagesSchema>;
 export type DebianRecipe = z.infer<typeof debianRecipeSchema>;
 export type OciRecipe = z.infer<typeof ociRecipeSchema>;
 /** A package recipe: one of build.yml's kinds, or a Pygos build script. */

@@ -15,7 +15,9 @@ export type KilnEvent =
   | { type: "info"; message: string }
   | { type: "warn"; message: string }
   | { type: "debug"; message: string }
-  | { type: "summary"; built: number; cached: number; failed: number; skipped: number; ms: number };
+  | { type: "summary"; built: number; cached: number; failed: number; skipped: number; ms: number }
+  /** kiln build --timings: where the time went (phases of the command, every stage with its status). */
+  | { type: "timings"; totalMs: number; phases: { name: string; ms: number }[]; stages: { target: string; status: string; ms: number }[] };
 
 export class EventBus {
   private readonly emitter = new EventEmitter();

@@ -2,11 +2,15 @@ import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../core/atomic.js";
 import type { EventBus } from "../core/events.js";
+import { sha256File } from "../core/hash.js";
+import { type ProvenanceSpec, writeProvenance } from "../compose/sbom/provenance.js";
 
 interface ArtifactRecord {
   key: string;
   size: number;
   mtimeMs: number;
+  /** The output's sha256, hashed once when it was made (for its provenance). */
+  sha256?: string;
 }
 
 export interface Artifact {
@@ -19,26 +23,39 @@ export interface Artifact {
   id: string;
   size: number;
   cached: boolean;
+  /** The file's sha256, when it has a provenance record (hashed once, when made). */
+  sha256?: string;
 }
 
 /**
  * Make `out` unless the file there was made from the same key (checked by the
  * record's size and mtime, so an unchanged artifact costs two stats). The
- * producer writes `out` itself, atomically.
+ * producer writes `out` itself, atomically. With `provenance`, the output is
+ * hashed once when it is made (the sha256 is kept in the record) and
+ * `<out>.provenance.json` says what it was made from.
  */
-export async function artifact(recordDir: string, id: string, out: string, key: string, bus: EventBus, produce: () => Promise<void>): Promise<Artifact> {
+export async function artifact(recordDir: string, id: string, out: string, key: string, bus: EventBus, produce: () => Promise<void>, provenance?: ProvenanceSpec): Promise<Artifact> {
   const recordFile = join(recordDir, `${id.replace(/[/]/g, "_")}.json`);
   const last = JSON.parse(await readFile(recordFile, "utf8").catch(() => "null")) as ArtifactRecord | null;
   const st = await stat(out).catch(() => undefined);
   if (last && st && last.key === key && last.size === st.size && last.mtimeMs === st.mtimeMs) {
+    let sha256 = last.sha256;
+    if (provenance && !sha256) {
+      // made by a kiln that kept no digest: hash it once now
+      sha256 = await sha256File(out, st.size);
+      await writeFileAtomic(recordFile, JSON.stringify({ ...last, sha256 } satisfies ArtifactRecord), { sync: false });
+    }
+    if (provenance) await writeProvenance(out, provenance, sha256!, key);
     bus.emit({ type: "done", target: id, key, cached: true, ms: 0 });
-    return { path: out, id: key, size: last.size, cached: true };
+    return { path: out, id: key, size: last.size, cached: true, sha256 };
   }
   const t0 = Date.now();
   bus.emit({ type: "start", target: id, key });
   await produce();
   const after = await stat(out);
-  await writeFileAtomic(recordFile, JSON.stringify({ key, size: after.size, mtimeMs: after.mtimeMs } satisfies ArtifactRecord), { sync: false });
+  const sha256 = provenance ? await sha256File(out, after.size) : undefined;
+  await writeFileAtomic(recordFile, JSON.stringify({ key, size: after.size, mtimeMs: after.mtimeMs, sha256 } satisfies ArtifactRecord), { sync: false });
+  if (provenance) await writeProvenance(out, provenance, sha256!, key);
   bus.emit({ type: "done", target: id, key, cached: false, ms: Date.now() - t0 });
-  return { path: out, id: key, size: after.size, cached: false };
+  return { path: out, id: key, size: after.size, cached: false, sha256 };
 }

@@ -16,6 +16,8 @@ export interface RootfsImgOptions {
   mtime: number;
   /** squashfs compression (default gzip: decompressible by every kernel and GRUB). */
   compression?: string;
+  /** The compressor's level (gzip 1-9, zstd 1-22; mksquashfs -Xcompression-level). */
+  compressionLevel?: number;
   /** Bytes; the payload is checked before any image is written. */
   maxSize?: number;
   jobs: number;
@@ -41,6 +43,7 @@ const squashfs: Writer = {
     const args = [
       "-", out, "-tar", "-noappend", "-quiet", "-no-progress",
       "-comp", comp,
+      ...(o.compressionLevel !== undefined ? ["-Xcompression-level", String(o.compressionLevel)] : []),
       "-mkfs-time", String(o.mtime), "-all-time", String(o.mtime),
       "-root-mode", "0755", "-root-uid", "0", "-root-gid", "0",
       "-processors", String(Math.max(1, o.jobs)),

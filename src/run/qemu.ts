@@ -103,7 +103,10 @@ export function driveArgs(drives: (Drive & { snapshot?: boolean })[]): string[] 
       args.push("-drive", `if=none,id=cd${i},file=${d.file},format=raw,media=cdrom,readonly=on`);
       args.push("-device", `scsi-cd,bus=scsi0.0,drive=cd${i}${i === 0 ? ",bootindex=0" : ""}`);
     } else {
-      args.push("-drive", `file=${d.file},format=${d.format},if=virtio${d.snapshot ? ",snapshot=on" : ""}`);
+      // An explicit virtio-blk device with a boot index: the firmware boots it first instead of
+      // trying other devices (with -nodefaults there are none; under TCG each try costs ~0.5 s).
+      args.push("-drive", `if=none,id=hd${i},file=${d.file},format=${d.format}${d.snapshot ? ",snapshot=on" : ""}`);
+      args.push("-device", `virtio-blk-pci,drive=hd${i}${i === 0 ? ",bootindex=0" : ""}`);
     }
   });
   return args;
@@ -125,6 +128,9 @@ export async function qemuCommand(o: QemuOptions): Promise<{ cmd: string; args: 
   const vars = await flash(varsSrc, join(o.workDir, "efivars.fd"), m.flashSize, true);
   const kvm = o.accel === "kvm" || (o.accel === "auto" && (await kvmUsable(o.arch)));
   const args = [
+    // No default devices (q35's SATA CD-ROM, the NIC with its PXE ROM, VGA): the firmware would probe
+    // each before the disk; -nodefaults cuts ~1 s of a TCG boot. Everything needed is listed here.
+    "-nodefaults",
     "-machine", `${m.machine},accel=${kvm ? "kvm" : "tcg"}`,
     "-cpu", kvm ? "host" : m.cpu,
     "-m", String(o.memMiB),
@@ -136,7 +142,6 @@ export async function qemuCommand(o: QemuOptions): Promise<{ cmd: string; args: 
     "-serial", "stdio",
     "-monitor", "none",
     "-no-reboot",
-    "-nic", "none",
   ];
   return { cmd: qemu, args, accel: kvm ? "kvm" : "tcg" };
 }

@@ -158,7 +158,7 @@ describe("disk images", () => {
     await execa("fsck.erofs", [join(out, "rootfs.img")]);
     const info = (await execa("dump.erofs", ["-S", join(out, "rootfs.img")])).stdout;
     expect(info).toMatch(/char dev count:\s+1/);
-    expect((await readdir(out)).sort()).toEqual(["rootfs.img", "rootfs.tar"]);
+    expect((await readdir(out)).sort()).toEqual(["rootfs.cdx.json", "rootfs.img", "rootfs.img.provenance.json", "rootfs.spdx.json", "rootfs.tar", "rootfs.tar.provenance.json"]);
   });
 
   it("ext4 rootfs.img is byte-identical twice too", async () => {
@@ -231,5 +231,27 @@ describe("what a one-file edit rebuilds", () => {
     expect(rebuilt).toEqual(["live.qcow2", "live.raw", "pkg/getty", "rootfs", "rootfs.img"]);
     const kept = events.filter((e) => e.type === "done" && e.cached === true).map((e) => e.target!.split("/")[0]);
     expect(kept).toEqual(expect.arrayContaining(["config.img", "efi.img"]));
+  });
+
+  it("--profile dev rebuilds only rootfs.img and the disks, with lz4; --timings says where the time went", async () => {
+    const { dir, store, r: first, out } = await built(["live"]);
+    expect(first.code, first.stderr).toBe(0);
+    const comp = async () => /Compression (\w+)/.exec((await execa("unsquashfs", ["-s", join(out, "rootfs.img")])).stdout)?.[1];
+    expect(await comp()).toBe("gzip");
+    const r = await kiln(["-C", dir, "--json", "build", "live", "--profile", "dev", "--timings"], { store });
+    expect(r.code, r.stderr).toBe(0);
+    expect(await comp()).toBe("lz4");
+    const events = r.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { type: string; target?: string; cached?: boolean; stages?: { target: string; status: string; ms: number }[]; phases?: { name: string }[] });
+    const rebuilt = events.filter((e) => e.type === "done" && e.cached === false).map((e) => e.target!.split("/")[0]).sort();
+    expect(rebuilt).toEqual(["live.qcow2", "live.raw", "rootfs.img"]);
+    const t = events.find((e) => e.type === "timings")!;
+    expect(t.phases!.map((p) => p.name)).toEqual(["start-up", "load project", "images"]);
+    expect(t.stages!.filter((s) => s.status === "built").map((s) => s.target.split("/")[0]).sort()).toEqual(rebuilt);
+    // the table, in text mode; an unknown profile is refused with the known ones
+    const text = await kiln(["-C", dir, "build", "live", "--profile", "dev", "--timings"], { store });
+    expect(text.stdout).toMatch(/timings:\n.*PHASE \/ STAGE[\s\S]*start-up[\s\S]*stages? reused by key\s+cached[\s\S]*total/);
+    const bad = await kiln(["-C", dir, "build", "live", "--profile", "fast"], { store });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/unknown build profile 'fast'[\s\S]*one of: release, dev/);
   });
 });

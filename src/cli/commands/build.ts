@@ -10,6 +10,7 @@ import { resolveTargets } from "../../graph/graph.js";
 import { makePlan } from "../../graph/plan.js";
 import { type Knobs, resolveVariant, splitKnobWords, type Variant } from "../../variant/knobs.js";
 import { openContext } from "../context.js";
+import { renderTimings, Timings } from "../../report/timings.js";
 import { action, type Invocation } from "../main.js";
 import { bytes, type CommandResult } from "../output.js";
 
@@ -51,18 +52,29 @@ export function imageTarget(word: string): { req: DiskRequest; hv?: string } | u
   return undefined;
 }
 
-export async function buildTargets(inv: Invocation, words: string[], sets: string[] = []): Promise<CommandResult> {
+export interface BuildFlags {
+  /** --profile: images.profiles (release, dev, …) */
+  profile?: string;
+  /** --timings: print where the time went, and emit a `timings` event */
+  timings?: boolean;
+}
+
+export async function buildTargets(inv: Invocation, words: string[], sets: string[] = [], flags: BuildFlags = {}): Promise<CommandResult> {
+  const timings = flags.timings ? new Timings(inv.bus) : undefined;
   const { targets, knobs } = splitKnobWords(words, sets);
   if (knobs.ZARCH) inv.globals.arch = knobs.ZARCH;
   const images = targets.map((t) => ({ word: t, image: imageTarget(t) }));
   const ctx = await openContext(inv.globals, inv.bus);
+  timings?.mark("load project");
   const pkgNames = images.filter((i) => !i.image).map((i) => i.word);
   const roots = pkgNames.length ? resolveTargets(ctx.graph, pkgNames) : [];
   const results: TargetResult[] = [];
   if (roots.length || !images.some((i) => i.image)) {
     const plan = await makePlan(ctx.project, ctx.graph, ctx.store, { arch: ctx.arch, outDir: ctx.outDir, records: ctx.records, roots });
+    timings?.mark("plan");
     results.push(...(await runPlan(plan, ctx)));
     await ctx.store.touchRefs(results.filter((r) => r.status === "cached").map((r) => r.ref));
+    timings?.mark("packages");
   }
   const failed = results.filter((r) => r.status === "failed");
   if (failed.length) throw buildFailed(failed, results.length);
@@ -71,11 +83,15 @@ export async function buildTargets(inv: Invocation, words: string[], sets: strin
     if (!image) continue;
     const k: Knobs = { ...knobs, ZARCH: ctx.arch, ...(image.hv ? { HV: image.hv } : {}) };
     const variant = resolveVariant(ctx.project, k);
-    const made = await buildDisks(ctx, variant, image.req);
+    const made = await buildDisks(ctx, variant, { ...image.req, ...(flags.profile ? { profile: flags.profile } : {}) });
     for (const [name, a] of Object.entries(made)) outputs.push({ variant, name, path: a.path, id: a.id, size: a.size, cached: a.cached });
   }
-  const data = { arch: ctx.arch, targets: results.map(summarize), outputs };
-  const text = outputs.map((o) => `${o.name.padEnd(22)} ${relative(process.cwd(), o.path) || o.path}  ${bytes(o.size)}${o.cached ? " (unchanged)" : ""}`).join("\n");
+  if (images.some((i) => i.image)) timings?.mark("images");
+  const report = timings?.finish();
+  if (report) inv.bus.emit({ type: "timings", ...report });
+  const data = { arch: ctx.arch, targets: results.map(summarize), outputs, ...(report ? { timings: report } : {}) };
+  const listing = outputs.map((o) => `${o.name.padEnd(22)} ${relative(process.cwd(), o.path) || o.path}  ${bytes(o.size)}${o.cached ? " (unchanged)" : ""}`).join("\n");
+  const text = [listing, report ? renderTimings(report) : ""].filter(Boolean).join("\n");
   return { data, text: text || undefined };
 }
 
@@ -118,11 +134,15 @@ export function registerBuild(program: Command): void {
     .option("-s, --set <KNOB=VALUE>", "set a knob: ZARCH, HV, PLATFORM, FLAVOR, ROOTFS_FORMAT, ROOTFS_VERSION (repeatable)", collect, [])
     .option("--cache-from <registry>", "look each package's key up in this registry and pull instead of building (repeatable; kiln.yml registry.cacheFrom)", collect, [])
     .option("--cache-to <registry>", "push the packages of the build to this registry (kiln.yml registry.cacheTo)")
+    .option("--profile <name>", "build profile: release (default) or dev (fast squashfs compression, lz4), or one of kiln.yml images.profiles (KILN_PROFILE)")
+    .option("--timings", "print where the time went: start-up, load, plan, every stage built or reused (the --json events carry the same figures)")
     .option("--product <name>", "build a Pygos product (product/NAME.layers): its packages, rootfs.tar and rootfs.img, in the build root NAME/ (docs/pygos.md)")
     .addHelpText(
       "after",
-      "\nExamples:\n  kiln build                       build every package\n  kiln build pkg/hello             build hello and what it depends on\n  kiln build rootfs                out/<arch>/<hv>-<platform>/rootfs.tar and rootfs.img\n  kiln build live                  … and config.img, live.raw, live.qcow2 (live.img → it)\n  kiln build live-gcp installer-iso\n  kiln build rootfs-xen ZARCH=arm64\n  kiln build rootfs --set PLATFORM=rt",
+      "\nExamples:\n  kiln build                       build every package\n  kiln build pkg/hello             build hello and what it depends on\n  kiln build rootfs                out/<arch>/<hv>-<platform>/rootfs.tar and rootfs.img\n  kiln build live                  … and config.img, live.raw, live.qcow2 (live.img → it)\n  kiln build live-gcp installer-iso\n  kiln build rootfs-xen ZARCH=arm64\n  kiln build rootfs --set PLATFORM=rt\n  kiln build live --profile dev --timings   fast compression; where the time went",
     );
-  cmd.action(action(cmd, async (inv: Invocation, args: string[], opts: { set: string[]; product?: string }) => (opts.product ? buildPygosProduct(inv, args, opts.product) : buildTargets(inv, args, opts.set))));
+  cmd.action(action(cmd, async (inv: Invocation, args: string[], opts: { set: string[]; product?: string; profile?: string; timings?: boolean }) =>
+    opts.product ? buildPygosProduct(inv, args, opts.product) : buildTargets(inv, args, opts.set, { profile: opts.profile, timings: opts.timings }),
+  ));
 }
 

@@ -13,6 +13,7 @@ import { registerStore } from "./store/index.js";
 import { registerRun } from "./run.js";
 import { registerValidate } from "./validate.js";
 import { registerVariants } from "./variants.js";
+import { registerVerifyReproducible } from "./verify-reproducible.js";
 
 /** Every top-level command; each lives in the file named by its words. */
-export const COMMANDS: ((program: Command) => void)[] = [registerBuild, registerPlan, registerExplain, registerValidate, registerPkg, registerStore, registerDoctor, registerVariants, registerRun, registerLock, registerCheckUpdate, registerPush, registerPull, registerDiff];
+export const COMMANDS: ((program: Command) => void)[] = [registerBuild, registerPlan, registerExplain, registerValidate, registerPkg, registerStore, registerDoctor, registerVariants, registerRun, registerLock, registerCheckUpdate, registerPush, registerPull, registerDiff, registerVerifyReproducible];
