@@ -200,7 +200,8 @@ async function prepareSource(ctx: Ctx, tarball: string | undefined, pkgSrcDir: s
   const tmp = join(base, "src", `.tmp-${ctx.step.pkg.name}-${process.pid}-${randomBytes(4).toString("hex")}`);
   await mkdir(tmp, { recursive: true });
   try {
-    if (tarball) await run("tar", ["-xf", tarball, "-C", tmp, "--no-same-owner", "--no-same-permissions"]);
+    // a fixed umask: --no-same-permissions applies it, and the caller's (077) must not reach the outputs
+    if (tarball) await run("sh", ["-c", 'umask 022; exec tar "$@"', "tar", "-xf", tarball, "-C", tmp, "--no-same-owner", "--no-same-permissions"]);
     const work = srcdir ? join(tmp, srcdir) : tmp;
     if (!(await stat(work).then((s) => s.isDirectory(), () => false))) {
       throw new KilnError("E_PYGOS_STEP", `SRCDIR=${srcdir}, but ${ctx.recipe.meta.tarball} has no such folder`, { location: { file: ctx.step.pkg.file.display } });

@@ -95,7 +95,8 @@ async function stageSources(step: BuildStep, recipe: ScriptRecipe, srcDir: strin
     if (extract) {
       const into = join(srcDir, s.dest ?? ".");
       await mkdir(into, { recursive: true });
-      await run("tar", ["-xf", file, "-C", into, "--no-same-owner", "--no-same-permissions"]);
+      // a fixed umask: --no-same-permissions applies it, and the caller's (077) must not reach the outputs
+    await run("sh", ["-c", 'umask 022; exec tar "$@"', "tar", "-xf", file, "-C", into, "--no-same-owner", "--no-same-permissions"]);
     } else {
       await cp(file, join(srcDir, s.dest ?? name));
     }
