@@ -1,4 +1,5 @@
 #!/usr/bin/env node
-import { main } from "../dist/cli/main.js";
+// dist/bundle/ is dist/ bundled by scripts/bundle.mjs (faster start-up); both come from `npm run build`.
+import { main } from "../dist/bundle/main.js";
 
 process.exitCode = await main(process.argv);

@@ -7,9 +7,11 @@ import { installInterruptHandlers, runCleanups, runSignal } from "../core/interr
 import { formatError } from "../report/errors.js";
 import { attachReporter, chooseMode } from "../report/reporter.js";
 import { colorsEnabled, paint } from "../report/style.js";
+import { selectProduct } from "../pygos/select.js";
 import type { GlobalOptions } from "./context.js";
 import type { CommandResult } from "./output.js";
 import { COMMANDS } from "./commands/index.js";
+import { KILN_ROOT } from "../core/paths.js";
 
 export interface Invocation {
   globals: GlobalOptions;
@@ -52,7 +54,7 @@ function reportError(e: KilnError, globals: GlobalOptions): void {
 }
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+  const pkg = JSON.parse(readFileSync(`${KILN_ROOT}package.json`, "utf8")) as { version: string };
   return pkg.version;
 }
 
@@ -64,12 +66,15 @@ export function program(): Command {
     .option("--store <dir>", "the OCI store (default: $KILN_STORE or ~/.cache/kiln)")
     .option("--out <dir>", "where outputs and logs go (default: PROJECT/out)")
     .option("--arch <arch>", "target architecture, EVE's ZARCH (default: the project's first arch)")
+    .option("--product <name>", "Pygos trees: the product (product/NAME.layers) to work on; `build` builds it, every command sees its TOOLCHAIN and its build root's records (default: $KILN_PRODUCT, or the only product; docs/pygos.md)")
     .option("-j, --jobs <n>", "steps to run at once (default: number of cores + 2)")
     .option("--offline", "never use the network; everything must be cached")
     .option("--json", "machine-readable output: one JSON object per line")
     .option("-q, --quiet", "print only warnings and errors")
     .option("-v, --verbose", "print more detail")
     .addOption(new Option("--keep-work", "keep scratch folders of built packages (for debugging)").hideHelp())
+    // Every command loads the project for the product given anywhere on the line (kiln plan --product NAME).
+    .hook("preAction", (_p, cmd) => selectProduct(cmd.optsWithGlobals<GlobalOptions>().product))
     .showSuggestionAfterError(true)
     .configureHelp({ sortSubcommands: true })
     .addHelpText("after", "\nExit codes: 0 ok, 1 a target failed, 2 bad input (config or command line), 3 host problem (missing tool, store), 130 interrupted.\nDocs: docs/ in the kiln repository; error codes: docs/errors.md");

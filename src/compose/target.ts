@@ -10,7 +10,8 @@ import { KILN_FORMAT } from "../graph/inputs.js";
 import { makePlan } from "../graph/plan.js";
 import type { Variant } from "../variant/knobs.js";
 import { referencedPackages, substitute } from "../variant/placeholders.js";
-import { composeTemplate, type ImageKind } from "../variant/template.js";
+import { type ComposedTemplate, composeTemplate, type ImageKind, modifiersFor, templatePath } from "../variant/template.js";
+import type { ImageSpec } from "../config/image-spec.js";
 import { composeRootfs } from "./compose.js";
 import { imageSbomOptions, readSbomsBeside, sbomHook, sbomKeyFields, sbomsBeside, tarProvenance, writeSbomsBeside } from "./sbom/image.js";
 import { writeProvenance } from "./sbom/provenance.js";
@@ -33,9 +34,38 @@ export interface ComposedImage {
   sha256?: string;
 }
 
-/** The resolved yml of a variant: template, modifiers, placeholders built and substituted, validated. */
+/** What composing a template gave last time (out/.kiln/records/<arch>/<kind>-<variant>.yml.json). */
+interface YmlMemo {
+  /** Digest of the template, the modifiers (paths and bytes), the variant and kiln's format. */
+  input: string;
+  tpl: ComposedTemplate;
+  /** The resolved text and its validated spec. */
+  text: string;
+  spec: ImageSpec;
+}
+
+async function templateInputs(ctx: ImageTargetContext, variant: Variant, kind: ImageKind): Promise<string> {
+  const files = [templatePath(ctx.project, kind), ...(await modifiersFor(ctx.project, variant, kind))];
+  const bytes = await Promise.all(files.map((f) => readFile(f).then((b) => sha256Hex(b), () => "absent")));
+  return sha256Hex(stableJson({ f: KILN_FORMAT, kind, variant, modifiers: ctx.project.config.images?.modifiers ?? null, files: files.map((f, i) => [relative(ctx.project.root, f), bytes[i]]) }));
+}
+
+/** Write a derived file (images/out/…) only when its content changed: no rewrite, no fsync on a no-op build. */
+async function writeIfChanged(path: string, text: string): Promise<void> {
+  if ((await readFile(path, "utf8").catch(() => undefined)) === text) return;
+  await writeFileAtomic(path, text, { sync: false });
+}
+
+/**
+ * The resolved yml of a variant: template, modifiers, placeholders built and substituted, validated.
+ * The template step (yq modifiers) and the validation are remembered by their inputs, so a no-op
+ * build neither loads the YAML library nor runs a modifier.
+ */
 export async function resolveImageYml(ctx: ImageTargetContext, variant: Variant, kind: ImageKind) {
-  const tpl = await composeTemplate(ctx.project, variant, kind);
+  const memoFile = join(ctx.outDir, ".kiln", "records", variant.arch, `${kind}-${variant.name}.yml.json`);
+  const [input, last] = await Promise.all([templateInputs(ctx, variant, kind), readFile(memoFile, "utf8").then((t) => JSON.parse(t) as YmlMemo, () => undefined)]);
+  const tpl = last?.input === input ? last.tpl : await composeTemplate(ctx.project, variant, kind);
+  await writeIfChanged(tpl.outIn, tpl.text);
   const display = relative(ctx.project.root, tpl.outIn);
   const pkgs = referencedPackages(ctx.project, tpl.text, display);
   const missing = pkgs.filter((p) => !ctx.graph.targets.has(pkgId(p)));
@@ -52,13 +82,15 @@ export async function resolveImageYml(ctx: ImageTargetContext, variant: Variant,
   }
   const refs = new Map(pkgs.map((p) => [p, plan.nodes.get(pkgId(p))!.ref]));
   const text = substitute(ctx.project, tpl.text, refs);
-  await writeFileAtomic(tpl.out, text);
+  await writeIfChanged(tpl.out, text);
+  if (last?.input === input && last.text === text) return { spec: last.spec, text, tpl, refs, plan };
   const outDisplay = relative(ctx.project.root, tpl.out);
   const parsed = parseYaml(text, tpl.out, outDisplay);
   if (!parsed.file) throw KilnError.fromDiagnostics(parsed.diagnostics);
   const [{ validate }, { imageSpecSchema }] = await Promise.all([import("../config/diagnose.js"), import("../config/image-spec.js")]);
   const v = validate(imageSpecSchema, parsed.file);
   if (!v.value) throw KilnError.fromDiagnostics(v.diagnostics);
+  await writeFileAtomic(memoFile, JSON.stringify({ input, tpl, text, spec: v.value } satisfies YmlMemo), { sync: false });
   return { spec: v.value, text, tpl, refs, plan };
 }
 
@@ -67,8 +99,9 @@ export async function resolveImageYml(ctx: ImageTargetContext, variant: Variant,
  * Its SBOMs go into it and beside it (<kind>.spdx.json, <kind>.cdx.json), and <kind>.tar.provenance.json says what it is made of.
  */
 export async function buildImageTar(ctx: ImageTargetContext, variant: Variant, kind: ImageKind, extra: { path: string; file: string; size: number; id: string; sha256?: string }[] = []): Promise<ComposedImage> {
-  const t0 = Date.now();
   const { spec, text, tpl, plan } = await resolveImageYml(ctx, variant, kind);
+  // timed from here: the packages it needs report their own times
+  const t0 = Date.now();
   const dir = join(ctx.outDir, variant.arch, variant.name);
   const tar = join(dir, `${kind}.tar`);
   const sources = await Promise.all(

@@ -10,6 +10,7 @@ import { checkRecipe } from "./recipe-rules.js";
 import type { ProjectConfig, Recipe } from "./schema.js";
 import { didYouMean } from "./suggest.js";
 import { locate, parseYaml, YamlFile } from "./yaml.js";
+import { KILN_ROOT } from "../core/paths.js";
 
 export interface Package {
   name: string;
@@ -96,7 +97,7 @@ export function hostArch(): string {
 
 /** Changes whenever the schema module changes, so a cached validation is never trusted across versions. */
 async function schemaStamp(): Promise<string> {
-  return sha256Hex(await readFile(new URL("./schema.js", import.meta.url)));
+  return sha256Hex(await readFile(join(KILN_ROOT, "dist", "config", "schema.js")));
 }
 
 interface Loaded<T> {

@@ -3,9 +3,12 @@ import { basename, join } from "node:path";
 import { variantParams } from "../compose/sbom/image.js";
 import type { ProvenanceSpec } from "../compose/sbom/provenance.js";
 import { buildImageTar, type ImageTargetContext } from "../compose/target.js";
+import { writeFileAtomic } from "../core/atomic.js";
 import { sha256Hex, stableJson } from "../core/hash.js";
 import { KilnError } from "../core/errors.js";
-import { findTool, probeVersion } from "../core/tools.js";
+import { findTool } from "../core/tools.js";
+import type { Store } from "../store/layout.js";
+import { toolVersions } from "../store/tools.js";
 import { writeDisk } from "../disk/assemble.js";
 import { type EspContents, espInputs, makeEsp } from "../disk/esp.js";
 import { EVE_INSTALLER, EVE_LIVE, MiB, placeLayout } from "../disk/layout.js";
@@ -16,6 +19,7 @@ import type { Variant } from "../variant/knobs.js";
 import { type Artifact, artifact } from "./artifacts.js";
 import { convert, FORMATS } from "./index.js";
 import type { ImagesConfig, PartitionConfig } from "../config/schema.js";
+import { SHARE_DIR } from "../core/paths.js";
 
 export interface DiskRequest {
   /** The build profile (images.profiles): release (default) or dev (fast compression), or the project's own. */
@@ -28,12 +32,13 @@ export interface DiskRequest {
   iso?: boolean;
 }
 
-const SHARE = new URL("../../share/", import.meta.url).pathname;
+const SHARE = SHARE_DIR;
 
-async function toolStamp(tools: string[]): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const t of tools) out[t] = await probeVersion(await findTool(t));
-  return out;
+/** The versions of the tools a stage runs, for its key (cached in the store by binary stat; a missing tool is an error here, before any work). */
+async function toolStamp(store: Store, tools: string[]): Promise<Record<string, string>> {
+  const versions = await toolVersions(store, tools);
+  for (const t of tools) if (versions[t] === "absent") await findTool(t);
+  return Object.fromEntries(tools.map((t) => [t, versions[t]!]));
 }
 
 /**
@@ -117,7 +122,7 @@ export async function buildDisks(ctx: ImageTargetContext, variant: Variant, want
   });
 
   const rootfsImg = async (from: Artifact, name: string, id: string) => {
-    const tools = await toolStamp(fsTools);
+    const tools = await toolStamp(ctx.store, fsTools);
     return artifact(recordDir, id, join(dir, name), sha256Hex(stableJson({ f: KILN_FORMAT, tarSha: from.id, format: variant.format, comp: comp.compression, level: comp.compressionLevel, maxSize, epoch, tools })), ctx.bus, async () => {
       await makeRootfsImg(from.path, join(dir, name), { format: variant.format, tarSha256: from.id, mtime: epoch, compression: comp.compression, compressionLevel: comp.compressionLevel, maxSize, jobs: ctx.jobs, workDir, label: "rootfs" });
     }, prov(name, [from], { compression: comp.compression, compressionLevel: comp.compressionLevel, profile: comp.profile, maxSize, tools }));
@@ -135,7 +140,7 @@ export async function buildDisks(ctx: ImageTargetContext, variant: Variant, want
   const stage = join(workDir, "conf");
   await overlay([join(SHARE, "conf"), join(ctx.project.root, confCfg.dir ?? "conf")], stage);
   const confFiles = await listFiles(stage);
-  const fatTools = await toolStamp(["mkfs.vfat", "mcopy"]);
+  const fatTools = await toolStamp(ctx.store, ["mkfs.vfat", "mcopy"]);
   const confKey = sha256Hex(stableJson({ f: KILN_FORMAT, files: confFiles, label: confCfg.label ?? "EVE", size: confCfg.size ?? 1024, epoch, tools: fatTools }));
   const confProv = prov("config.img", [], { label: confCfg.label ?? "EVE", sizeKiB: confCfg.size ?? 1024, tools: fatTools });
   // its inputs: kiln's default files and the project's conf/, merged (by path in the image)
@@ -147,7 +152,12 @@ export async function buildDisks(ctx: ImageTargetContext, variant: Variant, want
   /** The EFI system partition's image, an artifact of its own (the installer carries the live one in /bits). */
   const esp = async (name: string, from: Artifact, sizeBytes: number, parts: { name: string; contents: string }[]) => {
     const tarPath = from.path;
-    const key = sha256Hex(stableJson({ f: KILN_FORMAT, boot: await espInputs(tarPath), sizeBytes, parts: parts.map((p) => [p.name, p.contents]), epoch, tools: fatTools }));
+    // What the ESP takes from the tar, digested; remembered by the tar's id (equal ids, equal bytes), so a no-op build does not read the tar.
+    const memo = join(recordDir, `${name}.boot.json`);
+    const seen = JSON.parse(await readFile(memo, "utf8").catch(() => "null")) as { tar: string; boot: string } | null;
+    const boot = seen?.tar === from.id ? seen.boot : await espInputs(tarPath);
+    if (seen?.tar !== from.id) await writeFileAtomic(memo, JSON.stringify({ tar: from.id, boot }), { sync: false });
+    const key = sha256Hex(stableJson({ f: KILN_FORMAT, boot, sizeBytes, parts: parts.map((p) => [p.name, p.contents]), epoch, tools: fatTools }));
     return artifact(recordDir, `${name}/${variant.arch}/${variant.name}`, join(dir, name), key, ctx.bus, () =>
       makeEsp(tarPath, join(dir, name), { workDir, grubCfg: espGrubCfg(parts), sizeBytes, epoch }).then(() => undefined),
     prov(name, [from], { sizeBytes, tools: fatTools }));
@@ -194,7 +204,7 @@ export async function buildDisks(ctx: ImageTargetContext, variant: Variant, want
       const fmt = FORMATS[f];
       if (!fmt) throw new KilnError("E_USAGE", `unknown live format '${f}' (one of: raw, ${Object.keys(FORMATS).join(", ")})`);
       const name = `live.${fmt.ext}`;
-      const tools = await toolStamp(fmt.tools);
+      const tools = await toolStamp(ctx.store, fmt.tools);
       out[name] = await artifact(recordDir, `${name}/${variant.arch}/${variant.name}`, join(dir, name), sha256Hex(stableJson({ f: KILN_FORMAT, raw: raw.id, fmt: f, tools })), ctx.bus, () => convert(f, raw.path, join(dir, name), raw.id), prov(name, [raw], { format: f, tools }));
       last = name;
     }
@@ -228,7 +238,7 @@ export async function buildDisks(ctx: ImageTargetContext, variant: Variant, want
     }
     if (want.iso) {
       const { makeIso } = await import("../disk/iso.js");
-      const tools = await toolStamp(["xorriso", "mkfs.vfat", "mcopy"]);
+      const tools = await toolStamp(ctx.store, ["xorriso", "mkfs.vfat", "mcopy"]);
       const key = sha256Hex(stableJson({ f: KILN_FORMAT, tar: itar.id, img: iimg.id, conf: conf.id, epoch, tools }));
       out["installer.iso"] = await artifact(recordDir, `installer.iso/${variant.arch}/${variant.name}`, join(dir, "installer.iso"), key, ctx.bus, () =>
         makeIso(join(dir, "installer.iso"), { tar: itar.tar, rootfsImg: iimg.path, configImg: conf.path, workDir, epoch, volumeId: key }),

@@ -1,9 +1,10 @@
 import { KilnError, type Location } from "../core/errors.js";
 import { tail } from "../core/exec.js";
 import { findTool } from "../core/tools.js";
+import { SHARE_DIR } from "../core/paths.js";
 
 /** kiln's implementation of the Pygos helper functions (share/pygos/helpers.sh). */
-export const HELPERS = new URL("../../share/pygos/helpers.sh", import.meta.url).pathname;
+export const HELPERS = `${SHARE_DIR}pygos/helpers.sh`;
 
 /** A shell variable after evaluation: a scalar's value, or an array's `declare -p` text. */
 export interface ShellVar {

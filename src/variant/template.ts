@@ -2,7 +2,6 @@ import { access, readFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import type { Project } from "../config/project.js";
 import { parseYaml, stringifyYaml } from "../config/yaml.js";
-import { writeFileAtomic } from "../core/atomic.js";
 import { KilnError } from "../core/errors.js";
 import type { Variant } from "./knobs.js";
 
@@ -50,7 +49,7 @@ export function templatePath(project: Project, kind: ImageKind): string {
   return join(project.root, project.config.images?.[kind] ?? `images/${kind}.yml.in`);
 }
 
-/** Template + modifiers + EVE_* substitutions → images/out/<kind>-<variant>.yml.in (EVE's compose-image-yml.sh). */
+/** Template + modifiers + EVE_* substitutions: the text for images/out/<kind>-<variant>.yml.in (EVE's compose-image-yml.sh; the caller writes it). */
 export async function composeTemplate(project: Project, variant: Variant, kind: ImageKind): Promise<ComposedTemplate> {
   const tpl = templatePath(project, kind);
   const display = relative(project.root, tpl);
@@ -72,6 +71,5 @@ export async function composeTemplate(project: Project, variant: Variant, kind: 
   const outDir = join(project.root, "images", "out");
   const base = `${kind}-${variant.name}`;
   const outIn = join(outDir, `${base}.yml.in`);
-  await writeFileAtomic(outIn, composed);
   return { kind, text: composed, modifiers: modifiers.map((m) => relative(project.root, m)), outIn, out: join(outDir, `${base}.yml`), templateDir: join(tpl, "..") };
 }

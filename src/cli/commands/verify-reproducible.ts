@@ -4,13 +4,13 @@ import { createReadStream } from "node:fs";
 import { cp, mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { fileURLToPath } from "node:url";
 import { downloadDir } from "../../build/sources.js";
 import { KilnError } from "../../core/errors.js";
 import { resolveVariant, splitKnobWords } from "../../variant/knobs.js";
 import { openContext } from "../context.js";
 import { action, type Invocation } from "../main.js";
 import { collect, imageTarget } from "./build.js";
+import { KILN_ROOT } from "../../core/paths.js";
 
 /**
  * `kiln verify-reproducible [TARGET…] [KNOB=V…]`: build the targets twice, in
@@ -21,7 +21,7 @@ import { collect, imageTarget } from "./build.js";
  * project whose downloads are cached verifies offline. The first difference
  * is shown by kiln diff.
  */
-const BIN = fileURLToPath(new URL("../../../bin/kiln.js", import.meta.url));
+const BIN = `${KILN_ROOT}bin/kiln.js`;
 
 interface Side {
   label: "a" | "b";

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { writeFileAtomic } from "../../core/atomic.js";
+import { KILN_ROOT } from "../../core/paths.js";
 
 /**
  * Provenance beside every output: an in-toto Statement v1 whose predicate is
@@ -21,7 +22,7 @@ export const BUILDER_ID = "https://kiln.invalid/builder/local";
 
 let kilnVersion: string | undefined;
 export function toolVersion(): string {
-  kilnVersion ??= (JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+  kilnVersion ??= (JSON.parse(readFileSync(`${KILN_ROOT}package.json`, "utf8")) as { version: string }).version;
   return kilnVersion;
 }
 
