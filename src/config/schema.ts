@@ -199,6 +199,7 @@ export const imagesSchema = z
         z.strictObject({
           compression: z.enum(["gzip", "xz", "zstd", "lz4", "lzo", "lzma"]).optional().describe("squashfs compression in this profile"),
           compressionLevel: z.number().int().min(1).max(22).optional().describe("the compressor's level in this profile"),
+          provenance: z.boolean().optional().describe("write <output>.provenance.json beside rootfs.img and the disks (release: true, dev: false)"),
         }),
       )
       .optional()

@@ -1,9 +1,9 @@
-import { readFile, stat } from "node:fs/promises";
+import { readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../core/atomic.js";
 import type { EventBus } from "../core/events.js";
 import { sha256File } from "../core/hash.js";
-import { type ProvenanceSpec, writeProvenance } from "../compose/sbom/provenance.js";
+import { provenancePath, type ProvenanceSpec, writeProvenance } from "../compose/sbom/provenance.js";
 
 interface ArtifactRecord {
   key: string;
@@ -56,6 +56,7 @@ export async function artifact(recordDir: string, id: string, out: string, key: 
   const sha256 = provenance ? await sha256File(out, after.size) : undefined;
   await writeFileAtomic(recordFile, JSON.stringify({ key, size: after.size, mtimeMs: after.mtimeMs, sha256 } satisfies ArtifactRecord), { sync: false });
   if (provenance) await writeProvenance(out, provenance, sha256!, key);
+  else await rm(provenancePath(out), { force: true }); // one from an earlier build would describe other bytes
   bus.emit({ type: "done", target: id, key, cached: false, ms: Date.now() - t0 });
   return { path: out, id: key, size: after.size, cached: false, sha256 };
 }

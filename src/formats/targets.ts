@@ -75,14 +75,15 @@ function chainCfg(parts: { name: string; contents: string }[]): string {
 }
 
 /** Built-in profiles; kiln.yml images.profiles changes them or adds others. */
-const PROFILES: Record<string, { compression?: string; compressionLevel?: number }> = {
+const PROFILES: Record<string, { compression?: string; compressionLevel?: number; provenance?: boolean }> = {
   release: {},
   // lz4: ~20x faster than gzip for mksquashfs (0.25 s for the example's 50 MB), a larger image.
-  dev: { compression: "lz4" },
+  // No provenance for the disk images: hashing live.raw and live.qcow2 would cost more than making them.
+  dev: { compression: "lz4", provenance: false },
 };
 
 /** The squashfs compression of a build profile: the profile's own settings over images.compression(Level). */
-export function profileCompression(cfg: ImagesConfig, profile = process.env.KILN_PROFILE || "release"): { profile: string; compression: string; compressionLevel?: number } {
+export function profileCompression(cfg: ImagesConfig, profile = process.env.KILN_PROFILE || "release"): { profile: string; compression: string; compressionLevel?: number; provenance: boolean } {
   const own = cfg.profiles?.[profile] ?? PROFILES[profile];
   if (!own) {
     const names = [...new Set([...Object.keys(PROFILES), ...Object.keys(cfg.profiles ?? {})])];
@@ -93,7 +94,8 @@ export function profileCompression(cfg: ImagesConfig, profile = process.env.KILN
   // A level belongs to its compressor: images.compressionLevel applies only where the profile keeps images.compression.
   const keeps = !own.compression && !builtin?.compression;
   const compressionLevel = own.compressionLevel ?? (keeps ? cfg.compressionLevel : builtin?.compressionLevel);
-  return { profile, compression, ...(compressionLevel !== undefined ? { compressionLevel } : {}) };
+  const provenance = own.provenance ?? builtin?.provenance ?? true;
+  return { profile, compression, ...(compressionLevel !== undefined ? { compressionLevel } : {}), provenance };
 }
 
 /**
@@ -114,12 +116,12 @@ export async function buildDisks(ctx: ImageTargetContext, variant: Variant, want
   const fsTools = variant.format === "squashfs" ? ["mksquashfs"] : variant.format === "ext4" ? ["mkfs.ext4", "fakeroot", "debugfs"] : ["mkfs.erofs", "fakeroot"];
   /** Provenance of an output: the variant's knobs, and its inputs by name, sha256 and key. */
   const params = variantParams(ctx.project, variant);
-  const prov = (target: string, inputs: (Artifact | undefined)[], internal: Record<string, unknown> = {}): ProvenanceSpec => ({
+  const prov = (target: string, inputs: (Artifact | undefined)[], internal: Record<string, unknown> = {}): ProvenanceSpec | undefined => comp.provenance ? ({
     target,
     params,
     internal: { sourceDateEpoch: epoch, ...internal },
     deps: inputs.flatMap((a) => (a ? [{ name: basename(a.path), sha256: a.sha256, key: a.id }] : [])),
-  });
+  }) : undefined;
 
   const rootfsImg = async (from: Artifact, name: string, id: string) => {
     const tools = await toolStamp(ctx.store, fsTools);
@@ -144,7 +146,7 @@ export async function buildDisks(ctx: ImageTargetContext, variant: Variant, want
   const confKey = sha256Hex(stableJson({ f: KILN_FORMAT, files: confFiles, label: confCfg.label ?? "EVE", size: confCfg.size ?? 1024, epoch, tools: fatTools }));
   const confProv = prov("config.img", [], { label: confCfg.label ?? "EVE", sizeKiB: confCfg.size ?? 1024, tools: fatTools });
   // its inputs: kiln's default files and the project's conf/, merged (by path in the image)
-  confProv.deps = confFiles.filter(([, d]) => d !== "dir").map(([name, sha256]) => ({ name: `conf/${name}`, sha256 }));
+  if (confProv) confProv.deps = confFiles.filter(([, d]) => d !== "dir").map(([name, sha256]) => ({ name: `conf/${name}`, sha256 }));
   out["config.img"] = await artifact(recordDir, `config.img/${variant.arch}/${variant.name}`, join(dir, "config.img"), confKey, ctx.bus, () =>
     makeFat(stage, join(dir, "config.img"), { label: confCfg.label ?? "EVE", sizeKiB: confCfg.size ?? 1024, volumeId: confKey.slice(0, 8), epoch }),
   confProv);

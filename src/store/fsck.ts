@@ -2,6 +2,7 @@ import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { sha256File, type Digest } from "../core/hash.js";
 import { REF_ANNOTATION, type Store } from "./layout.js";
+import { fsckDownloads } from "./downloads.js";
 import { blobsOf } from "./walk.js";
 
 export interface FsckProblem {
@@ -16,6 +17,8 @@ export interface FsckResult {
   images: number;
   problems: FsckProblem[];
   temps: number;
+  /** Files in the download cache, all re-hashed. */
+  downloads: number;
 }
 
 /** Re-hash every blob, then check that every image's blobs exist and are sound. */
@@ -49,5 +52,8 @@ export async function fsckStore(store: Store, opts: { repair: boolean }): Promis
     if (brokenRefs.size) await store.updateIndex((i) => ({ ...i, manifests: i.manifests.filter((m) => !brokenRefs.has(m.annotations?.[REF_ANNOTATION] ?? m.digest)) }));
   }
   const temps = (await readdir(join(store.kilnDir, "tmp")).catch(() => [])).length;
-  return { blobs: hexes.length, images: idx.manifests.length, problems, temps };
+  // the download cache: builds trust a file once hashed (by its stat), so this is where rot is found
+  const dl = await fsckDownloads(store, opts.repair);
+  for (const f of dl.corrupt) problems.push({ code: "E_STORE_CORRUPT", message: `download ${f} does not hash to its name${opts.repair ? " (removed: the next build fetches it again)" : ""}` });
+  return { blobs: hexes.length, images: idx.manifests.length, problems, temps, downloads: dl.files };
 }

@@ -56,6 +56,37 @@ describe("downloaded sources", () => {
     expect(hits).toBe(1);
   });
 
+  it("a cached download is trusted by its stamp; store fsck re-hashes the cache and --repair drops a rotten file", async () => {
+    const store = await tempDir();
+    const dir = await writeProject({ "kiln.yml": KILN_YML, "pkg/hello/build.yml": recipe(`${base}/hello-1.0.tar`, sha(tarball)) });
+    hits = 0;
+    expect((await kiln(["-C", dir, "build"], { store })).code).toBe(0);
+    const file = join(store, "kiln/downloads", sha(tarball));
+    const { chmod, readFile, writeFile, stat, utimes } = await import("node:fs/promises");
+    expect(await readFile(`${file}.verified`, "utf8")).toMatch(/^\d+:[\d.]+:\d+$/);
+    const clean = await kiln(["--json", "store", "fsck"], { store });
+    expect(clean.code, clean.stderr).toBe(0);
+    expect(JSON.parse(clean.stdout.trim().split("\n").pop()!)).toMatchObject({ downloads: 1 });
+    // bit rot: same size and times, other bytes
+    const st = await stat(file);
+    const bytes = await readFile(file);
+    bytes[600] ^= 0xff;
+    await chmod(file, 0o644);
+    await writeFile(file, bytes);
+    await utimes(file, st.atime, st.mtime);
+    const bad = await kiln(["store", "fsck"], { store });
+    expect(bad.code).not.toBe(0);
+    expect(bad.stdout + bad.stderr).toContain(`download ${file} does not hash to its name`);
+    const repaired = await kiln(["store", "fsck", "--repair"], { store });
+    expect(repaired.stdout + repaired.stderr).toContain("removed: the next build fetches it again");
+    await expect(stat(file)).rejects.toThrow();
+    // the next build fetches it again
+    await writeProject({ "pkg/hello/build.yml": recipe(`${base}/hello-1.0.tar`, sha(tarball)) + "# rebuilt\n" }, dir);
+    expect((await kiln(["-C", dir, "build"], { store })).code).toBe(0);
+    expect(hits).toBe(2);
+    expect(sha(await readFile(file))).toBe(sha(tarball));
+  });
+
   it("rejects a checksum mismatch with the recipe's line, and keeps nothing", async () => {
     const store = await tempDir();
     const wrong = "ab".repeat(32);

@@ -57,7 +57,7 @@ export function sbomHook(input: ImageSbomInput, opts: SbomOptions): { finish: (t
   let docs: SbomDoc[] = [];
   const finish = async (tree: Tree) => {
     const places = new Set(sbomPlaces(input.kind, opts).flatMap((p) => (p.inImage ? [p.inImage] : [])));
-    const files = opts.files ? await hashTreeFiles(tree, (p) => places.has(p)) : [];
+    const files = opts.files ? await hashTreeFiles(tree, (p) => places.has(p), join(input.store.kilnDir, "file-hashes")) : [];
     const v = input.variant;
     const inv = await collectInventory({
       store: input.store,
