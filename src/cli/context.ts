@@ -16,6 +16,8 @@ export interface GlobalOptions {
   store?: string;
   out?: string;
   arch?: string;
+  /** Pygos trees: the product to work on (also KILN_PRODUCT); see src/pygos/select.ts. */
+  product?: string;
   jobs?: string;
   offline?: boolean;
   json?: boolean;
@@ -55,10 +57,24 @@ export async function openStore(g: GlobalOptions): Promise<Store> {
   return Store.open(resolve(g.store ?? defaultStoreDir()));
 }
 
-/** Load the project, its graph and the store for a command that works on a project. */
-export async function openContext(g: GlobalOptions, bus: EventBus): Promise<Context> {
+export interface OpenOptions {
+  /** Plan a Pygos product's image for RELEASEPKG's key and default targets (src/pygos/product.ts planProduct); `kiln build --product` does it as it builds. */
+  planProduct?: boolean;
+}
+
+/**
+ * Load the project, its graph and the store for a command that works on a
+ * project. For a Pygos product the output folder is the product's build root
+ * (NAME/ in the current folder, out/NAME/ inside the tree, --out DIR/NAME/),
+ * so every command finds the records of the product's builds.
+ */
+export async function openContext(g: GlobalOptions, bus: EventBus, o: OpenOptions = {}): Promise<Context> {
   const store = await openStore(g);
   const project = await loadProject(resolve(g.dir ?? "."), { cacheDir: join(store.kilnDir, "config-cache") });
+  const product = project.pygos?.product;
+  if (!project.pygos && g.product) {
+    throw new KilnError("E_USAGE", `--product ${g.product}: ${project.root} is not a Pygos tree (no product/*.layers)`, { hint: "--product is for Pygos trees (docs/pygos.md)" });
+  }
   const arch = g.arch ?? project.archs[0]!;
   if (!(ARCHS as readonly string[]).includes(arch)) {
     throw new KilnError("E_USAGE", `unknown architecture '${arch}'`, { hint: didYouMean(arch, ARCHS) ?? `one of: ${ARCHS.join(", ")}` });
@@ -67,9 +83,14 @@ export async function openContext(g: GlobalOptions, bus: EventBus): Promise<Cont
     throw new KilnError("E_BAD_VALUE", `architecture '${arch}' is not in the project's archs (${project.archs.join(", ")})`, { location: { file: project.file.display } });
   }
   const graph = buildGraph(project, arch);
-  const outDir = g.out ? (isAbsolute(g.out) ? g.out : resolve(g.out)) : join(project.root, "out");
+  const out = g.out ? (isAbsolute(g.out) ? g.out : resolve(g.out)) : undefined;
+  // Pygos's code loads only for a product (start-up of other commands stays as it was).
+  const pygos = product !== undefined ? await import("../pygos/product.js") : undefined;
+  const outDir = pygos ? pygos.productBuildRoot(project.root, process.cwd(), out, product!) : (out ?? join(project.root, "out"));
   const remote = resolveRemoteCache(project, { cacheFrom: g.cacheFrom, cacheTo: g.cacheTo, offline: !!g.offline, bus });
   attachRemoteCache(store, remote);
+  const records = new Records(outDir, arch);
+  if (pygos && o.planProduct !== false) await pygos.planProduct({ project, graph, store, arch, outDir, records });
   return {
     remote,
     project,
@@ -81,6 +102,6 @@ export async function openContext(g: GlobalOptions, bus: EventBus): Promise<Cont
     jobs: parseJobs(g.jobs),
     offline: !!g.offline,
     keepWork: !!g.keepWork,
-    records: new Records(outDir, arch),
+    records,
   };
 }

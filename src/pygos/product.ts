@@ -11,17 +11,21 @@ import { writeTreeTar } from "../compose/write-tar.js";
 import { tempPathFor, writeFileAtomic } from "../core/atomic.js";
 import { formatLocation, KilnError } from "../core/errors.js";
 import { sha256Hex, stableJson } from "../core/hash.js";
-import { findTool, probeVersion } from "../core/tools.js";
+import type { Project } from "../config/project.js";
 import { artifact } from "../formats/artifacts.js";
 import { makeRootfsImg } from "../fs/rootfs-img.js";
-import { pkgId, resolveTargets } from "../graph/graph.js";
+import { closure, type Graph, pkgId, resolveTargets } from "../graph/graph.js";
 import { KILN_FORMAT } from "../graph/inputs.js";
-import { makePlan } from "../graph/plan.js";
+import { makePlan, type PlanNode } from "../graph/plan.js";
+import type { Records } from "../graph/records.js";
 import type { ImageConfig } from "../store/image.js";
 import { readManifest } from "../store/image.js";
+import type { Descriptor, Store } from "../store/layout.js";
+import { toolVersions } from "../store/tools.js";
 import { mergedList } from "./layers.js";
+import type { PygosProject } from "./load.js";
 import { osRelease } from "./load.js";
-import { generatedFiles } from "./rootfs.js";
+import { type GeneratedFile, generatedFiles } from "./rootfs.js";
 
 export type ProductContext = BuildOptions & { arch: string };
 
@@ -32,10 +36,31 @@ export interface ProductOutput {
   cached: boolean;
 }
 
-const scalarVar = (ctx: ProductContext, name: string) => {
+const scalarVar = (ctx: { project: Project }, name: string) => {
   const v = ctx.project.pygos?.toolchainVars.get(name);
   return v && !v.array ? v.value.trim() || undefined : undefined;
 };
+
+/** The source packages a product build starts from: the providers of ROOTFS's binary packages and of LINUXPKG (unknown names are left to the build to report). */
+function productRoots(ctx: { project: Project }, py: PygosProject): string[] {
+  const linux = scalarVar(ctx, "LINUXPKG");
+  const words = [...mergedList(py.layers!, "ROOTFS").map((r) => r.word), ...(linux ? [linux] : [])];
+  return [...new Set(words.flatMap((w) => (py.providers.has(w) ? [py.providers.get(w)!] : [])))];
+}
+
+/** The product's RELEASEPKG source package, when TOOLCHAIN names one that a script provides. */
+function releasePackage(ctx: { project: Project }) {
+  const py = ctx.project.pygos!;
+  const release = scalarVar(ctx, "RELEASEPKG");
+  const src = release && py.providers.has(release) ? ctx.project.packages.get(py.providers.get(release)!) : undefined;
+  return src?.recipe.kind === "pygos" ? src : undefined;
+}
+
+/** The release package's key input for the image (\`recipe.reads.KILN_ROOTFS\`): the image's key, or why it is not known yet. */
+function setReleaseImage(ctx: { project: Project }, value: string): void {
+  const src = releasePackage(ctx);
+  if (src?.recipe.kind === "pygos") src.recipe.reads = { ...src.recipe.reads, KILN_ROOTFS: value };
+}
 
 /**
  * `kiln build --product NAME`: build what the product's ROOTFS names (and
@@ -66,32 +91,31 @@ export async function buildProduct(ctx: ProductContext, words: string[]): Promis
   if (unknown.length) {
     throw KilnError.fromDiagnostics(unknown.map((u) => ({ code: "E_PYGOS_ROOTFS" as const, message: `ROOTFS names '${u.word}', which no build script provides`, location: { file: u.file, line: u.line } })));
   }
-  const linux = scalarVar(ctx, "LINUXPKG");
-  const roots = [...new Set([...rootfs.map((r) => py.providers.get(r.word)!), ...(linux && py.providers.has(linux) ? [py.providers.get(linux)!] : [])])];
-  await build(roots.map(pkgId));
+  await build(productRoots(ctx, py).map(pkgId));
 
   // Binary packages to install: ROOTFS and, transitively, what their .desc requires (built on demand).
-  const order = await installOrder(ctx, results, rootfs.map((r) => r.word), build);
-  await writeRepo(ctx, results);
-  const outputs = await rootfsImage(ctx, order);
+  const order = await installOrder(py, rootfs.map((r) => r.word), async (src) => {
+    if (!results.has(pkgId(src))) await build([pkgId(src)]);
+    return results.get(pkgId(src))!.manifest!;
+  }, ctx.store);
+  const image = await imageKeys(ctx, order);
+  const outputs = await rootfsImage(ctx, order, image);
 
-  const release = scalarVar(ctx, "RELEASEPKG");
-  if (release && py.providers.has(release)) {
-    const src = ctx.project.packages.get(py.providers.get(release)!)!;
-    if (src.recipe.kind === "pygos") {
-      // The release package packages the image: its key includes the image's, and its steps see ROOTFSIMG.
-      src.recipe.reads = { ...src.recipe.reads, KILN_ROOTFS: outputs[1]!.key };
-      await build([pkgId(src.name)]);
-      const r = results.get(pkgId(src.name))!;
-      const layer = (await readManifest(ctx.store, r.manifest!)).layers[0]!;
-      const out = join(ctx.outDir, "release.tar.gz");
-      const tmp = tempPathFor(out);
-      await pipeline(createReadStream(ctx.store.blobPath(layer.digest)), createGzip({ level: 9 }), createWriteStream(tmp));
-      const { rename, stat } = await import("node:fs/promises");
-      await rename(tmp, out);
-      outputs.push({ name: "release.tar.gz", path: out, size: (await stat(out)).size, cached: r.status === "cached", key: r.key });
-    }
+  const src = releasePackage(ctx);
+  if (src) {
+    // The release package packages the image: its key includes the image's (as \`kiln plan\` computes it), and its steps see ROOTFSIMG.
+    setReleaseImage(ctx, image.imgKey);
+    await build([pkgId(src.name)]);
+    const r = results.get(pkgId(src.name))!;
+    const layer = (await readManifest(ctx.store, r.manifest!)).layers[0]!;
+    const out = join(ctx.outDir, "release.tar.gz");
+    const tmp = tempPathFor(out);
+    await pipeline(createReadStream(ctx.store.blobPath(layer.digest)), createGzip({ level: 9 }), createWriteStream(tmp));
+    const { rename, stat } = await import("node:fs/promises");
+    await rename(tmp, out);
+    outputs.push({ name: "release.tar.gz", path: out, size: (await stat(out)).size, cached: r.status === "cached", key: r.key });
   }
+  await writeRepo(ctx, results);
   const text = outputs.map((o) => `${o.name.padEnd(16)} ${o.path}  ${o.size} bytes${o.cached ? " (unchanged)" : ""}`).join("\n");
   return { data: summary(ctx, results, outputs), text };
 }
@@ -115,28 +139,30 @@ function buildFailed(failed: TargetResult[], total: number): KilnError {
   });
 }
 
-async function subpackagesOf(ctx: ProductContext, r: TargetResult): Promise<Record<string, SubPackageRecord>> {
-  const m = await readManifest(ctx.store, r.manifest!);
-  const config = await ctx.store.readJson<ImageConfig>(m.config.digest);
+async function subpackagesIn(store: Store, manifest: Descriptor): Promise<Record<string, SubPackageRecord>> {
+  const m = await readManifest(store, manifest);
+  const config = await store.readJson<ImageConfig>(m.config.digest);
   return JSON.parse(config.config.Labels?.[SUBPACKAGES_LABEL] ?? "{}") as Record<string, SubPackageRecord>;
 }
 
-/** Dependencies before dependents, ties in ROOTFS order; a requirement nobody provides is an error. */
-async function installOrder(ctx: ProductContext, results: Map<string, TargetResult>, wanted: string[], build: (roots: string[]) => Promise<void>): Promise<{ name: string; record: SubPackageRecord }[]> {
-  const py = ctx.project.pygos!;
-  const out: { name: string; record: SubPackageRecord }[] = [];
+/**
+ * The binary packages to install, dependencies before dependents, ties in
+ * ROOTFS order; a requirement nobody provides is an error. \`manifestOf\`
+ * gives a source package's image (building it, or at plan time looking it up).
+ */
+async function installOrder(py: PygosProject, wanted: string[], manifestOf: (src: string) => Promise<Descriptor>, store: Store): Promise<{ name: string; source: string; record: SubPackageRecord }[]> {
+  const out: { name: string; source: string; record: SubPackageRecord }[] = [];
   const state = new Map<string, "visiting" | "done">();
   const visit = async (name: string, from: string) => {
     if (state.get(name)) return;
     state.set(name, "visiting");
     const src = py.providers.get(name);
     if (!src) throw new KilnError("E_PYGOS_ROOTFS", `${from} requires '${name}', which no build script provides`, { location: { file: from.startsWith("pkg/") ? `${from}/build` : from } });
-    if (!results.has(pkgId(src))) await build([pkgId(src)]);
-    const subs = await subpackagesOf(ctx, results.get(pkgId(src))!);
+    const subs = await subpackagesIn(store, await manifestOf(src));
     const record = subs[name];
     if (!record) throw new KilnError("E_PYGOS_ROOTFS", `pkg/${src} did not produce the binary package '${name}'`, { location: { file: `pkg/${src}/build` } });
     for (const req of record.requires) await visit(req, `pkg/${src}`);
-    out.push({ name, record });
+    out.push({ name, source: src, record });
     state.set(name, "done");
   };
   for (const w of wanted) await visit(w, `layer ROOTFS`);
@@ -150,19 +176,43 @@ async function writeRepo(ctx: ProductContext, results: Map<string, TargetResult>
   for (const r of results.values()) {
     const pkg = ctx.project.packages.get(r.id.slice("pkg/".length));
     if (pkg?.recipe.kind !== "pygos" || !r.manifest) continue;
-    for (const [name, rec] of Object.entries(await subpackagesOf(ctx, r))) {
+    for (const [name, rec] of Object.entries(await subpackagesIn(ctx.store, r.manifest))) {
       await writeFileAtomic(join(dir, `${name}.json`), JSON.stringify({ name, source: pkg.name, ...rec }, null, 1) + "\n", { sync: false });
     }
   }
 }
 
-async function rootfsImage(ctx: ProductContext, order: { name: string; record: SubPackageRecord }[]): Promise<(ProductOutput & { key: string })[]> {
+interface ImageKeys {
+  files: GeneratedFile[];
+  tarKey: string;
+  imgKey: string;
+  format: string;
+}
+
+/**
+ * The keys of the product's rootfs.tar and rootfs.img: the installed binary
+ * packages' layers, the generated files, the format and its tools. The same
+ * at plan time (from the store) as at build time, so that RELEASEPKG, keyed
+ * by the image's key, is planned as it will be built.
+ */
+async function imageKeys(ctx: { project: Project; store: Store }, order: { name: string; record: SubPackageRecord }[]): Promise<ImageKeys> {
   const py = ctx.project.pygos!;
   const epoch = ctx.project.sourceDateEpoch;
   const osName = scalarVar(ctx, "OS_NAME") ?? "Pygos";
   const files = generatedFiles(py, osName, osRelease(ctx.project.root));
-  const recordDir = join(ctx.outDir, ".kiln", "records", "product");
   const tarKey = sha256Hex(stableJson({ f: KILN_FORMAT, product: py.product, layers: order.map((o) => [o.name, o.record.layer.digest]), files: files.map((f) => [f.path, f.mode, sha256Hex(f.data)]), epoch }));
+  const format = scalarVar(ctx, "ROOTFS_FORMAT") ?? "squashfs";
+  const fsTools = format === "squashfs" ? ["mksquashfs"] : format === "ext4" ? ["mkfs.ext4", "fakeroot", "debugfs"] : ["mkfs.erofs", "fakeroot"];
+  const tools = await toolVersions(ctx.store, fsTools);
+  const imgKey = sha256Hex(stableJson({ f: KILN_FORMAT, tar: tarKey, format, epoch, tools }));
+  return { files, tarKey, imgKey, format };
+}
+
+async function rootfsImage(ctx: ProductContext, order: { name: string; record: SubPackageRecord }[], keys: ImageKeys): Promise<(ProductOutput & { key: string })[]> {
+  const py = ctx.project.pygos!;
+  const epoch = ctx.project.sourceDateEpoch;
+  const { files, tarKey, imgKey, format } = keys;
+  const recordDir = join(ctx.outDir, ".kiln", "records", "product");
   const tarPath = join(ctx.outDir, "rootfs.tar");
   const tar = await artifact(recordDir, `rootfs.tar/${py.product}`, tarPath, tarKey, ctx.bus, async () => {
     const tree = new Tree();
@@ -174,11 +224,6 @@ async function rootfsImage(ctx: ProductContext, order: { name: string; record: S
     for (const f of files) tree.set(f.path, { type: "file", mode: f.mode, uid: 0, gid: 0, content: { data: f.data } });
     await writeTreeTar(tree, tarPath, epoch);
   });
-  const format = scalarVar(ctx, "ROOTFS_FORMAT") ?? "squashfs";
-  const fsTools = format === "squashfs" ? ["mksquashfs"] : format === "ext4" ? ["mkfs.ext4", "fakeroot", "debugfs"] : ["mkfs.erofs", "fakeroot"];
-  const tools: Record<string, string> = {};
-  for (const t of fsTools) tools[t] = await probeVersion(await findTool(t));
-  const imgKey = sha256Hex(stableJson({ f: KILN_FORMAT, tar: tarKey, format, epoch, tools }));
   const imgPath = join(ctx.outDir, "rootfs.img");
   const workDir = join(ctx.outDir, ".work", "rootfs");
   const img = await artifact(recordDir, `rootfs.img/${py.product}`, imgPath, imgKey, ctx.bus, async () => {
@@ -189,6 +234,64 @@ async function rootfsImage(ctx: ProductContext, order: { name: string; record: S
     { name: "rootfs.tar", path: tar.path, size: tar.size, cached: tar.cached, key: tarKey },
     { name: "rootfs.img", path: img.path, size: img.size, cached: img.cached, key: imgKey },
   ];
+}
+
+export interface PlanContext {
+  project: Project;
+  graph: Graph;
+  store: Store;
+  arch: string;
+  outDir: string;
+  records: Records;
+}
+
+/**
+ * Plan time, for every command that works on a product (plan, explain, pkg
+ * list …): the product's packages become the default targets (ROOTFS's and
+ * LINUXPKG's providers, what their binary packages require, RELEASEPKG), and
+ * RELEASEPKG gets the key it will be built with. Its key includes the image's,
+ * which the store answers when every package of the image is built; when one
+ * is not, the release will be rebuilt after it, and its key says so.
+ */
+export async function planProduct(ctx: PlanContext): Promise<void> {
+  const py = ctx.project.pygos;
+  if (!py?.product || !py.layers) return;
+  const nodes = new Map<string, PlanNode>();
+  const planned = async (ids: string[]) => {
+    const plan = await makePlan(ctx.project, ctx.graph, ctx.store, { arch: ctx.arch, outDir: ctx.outDir, records: ctx.records, roots: ids, remote: false });
+    for (const [id, n] of plan.nodes) nodes.set(id, n);
+  };
+  const roots = productRoots(ctx, py).map(pkgId);
+  if (roots.length) await planned(roots);
+  const want = new Set(roots);
+  const release = releasePackage(ctx);
+  if (release) {
+    let value: string;
+    const pending = [...nodes.values()].filter((n) => !n.cached).map((n) => n.target.id);
+    if (pending.length) value = `after building ${pending.join(" ")}`;
+    else {
+      try {
+        const words = mergedList(py.layers, "ROOTFS").map((r) => r.word);
+        const order = await installOrder(py, words, async (src) => {
+          const id = pkgId(src);
+          if (!nodes.has(id)) await planned([id]);
+          want.add(id);
+          const n = nodes.get(id)!;
+          const desc = n.cached ? await ctx.store.resolveRef(n.ref) : undefined;
+          if (!desc) throw new KilnError("E_NOT_BUILT", `after building ${id}`);
+          return desc;
+        }, ctx.store);
+        value = (await imageKeys(ctx, order)).imgKey;
+      } catch (err) {
+        value = err instanceof KilnError && err.code === "E_NOT_BUILT" ? err.message : `unknown until the image is built (${(err as Error).message})`;
+      }
+    }
+    setReleaseImage(ctx, value);
+    want.add(pkgId(release.name));
+  }
+  // Commands that default to every package (plan, pkg list, build without --product) take the product's.
+  const keep = new Set(closure(ctx.graph, [...want].filter((id) => ctx.graph.targets.has(id))));
+  ctx.graph.order = ctx.graph.order.filter((id) => keep.has(id) || ctx.graph.targets.get(id)!.pkg.recipe.kind !== "pygos");
 }
 
 /**

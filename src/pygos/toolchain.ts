@@ -69,13 +69,14 @@ const WRAPPED = ["gcc", "g++", "cc", "c++", "cpp"];
  * TCDIR/bin for the host and debian kinds: the machine's TARGET-* tools, with
  * the compilers wrapped so that the staging sysroot's headers and libraries
  * are found (a Pygos toolchain has its sysroot built in; these do not), and
- * TC_HARDENING's flags added.
+ * TC_HARDENING's flags added. The sysroot is the step's (KILN_SYSROOT, read
+ * when the wrapper runs), so one folder serves every step of a product.
  */
-export async function writeToolchainDir(tc: Toolchain, tcDir: string, sysroot: string, hardening: boolean): Promise<void> {
+export async function writeToolchainDir(tc: Toolchain, tcDir: string, hardening: boolean): Promise<void> {
   const bin = join(tcDir, "bin");
   await mkdir(bin, { recursive: true });
   const prefix = `${tc.target}-`;
-  const have = (await readdir("/usr/bin")).filter((n) => n.startsWith(prefix));
+  const have = (await readdir("/usr/bin")).filter((n) => n.startsWith(prefix)).sort();
   if (!have.some((n) => n === `${prefix}gcc`)) {
     const pkg = tc.kind === "host" ? "gcc" : `gcc-${tc.target}`;
     throw new KilnError("E_TOOL_MISSING", `the compiler ${prefix}gcc is not installed`, { hint: `install it with: apt-get install -y ${pkg}` });
@@ -84,12 +85,16 @@ export async function writeToolchainDir(tc: Toolchain, tcDir: string, sysroot: s
   for (const n of have) {
     const tool = n.slice(prefix.length);
     if (WRAPPED.includes(tool)) {
-      const flags = tool === "cpp" ? ` -I"${sysroot}/include" -I"${sysroot}/usr/include"` : ` -I"${sysroot}/include" -I"${sysroot}/usr/include" -L"${sysroot}/lib" -L"${sysroot}/usr/lib" -Wl,-rpath-link,"${sysroot}/lib" -Wl,-rpath-link,"${sysroot}/usr/lib"${hard}`;
+      const inc = ` -I"$s/include" -I"$s/usr/include"`;
+      const flags = tool === "cpp" ? inc : `${inc} -L"$s/lib" -L"$s/usr/lib" -Wl,-rpath-link,"$s/lib" -Wl,-rpath-link,"$s/usr/lib"`;
       // Flags only when there is something to compile or link: `gcc -v` or `-print-file-name` must stay as they are.
       const body = [
         "#!/bin/sh",
-        `# kiln: ${n} with the staging sysroot`,
-        `for a in "$@"; do case "$a" in -*) ;; *) exec /usr/bin/${n} "$@"${flags} ;; esac; done`,
+        `# kiln: ${n} with the staging sysroot ($KILN_SYSROOT)${hard ? " and TC_HARDENING's flags" : ""}`,
+        `s="\${KILN_SYSROOT:-}"`,
+        `for a in "$@"; do case "$a" in -*) ;; *)`,
+        `  if [ -n "$s" ]; then exec /usr/bin/${n} "$@"${flags}${tool === "cpp" ? "" : hard}; fi`,
+        `  exec /usr/bin/${n} "$@"${tool === "cpp" ? "" : hard} ;; esac; done`,
         `exec /usr/bin/${n} "$@"`,
         "",
       ];

@@ -70,7 +70,7 @@ describe("downloaded sources", () => {
     // bit rot: same size and times, other bytes
     const st = await stat(file);
     const bytes = await readFile(file);
-    bytes[600] ^= 0xff;
+    bytes[600] = bytes[600]! ^ 0xff;
     await chmod(file, 0o644);
     await writeFile(file, bytes);
     await utimes(file, st.atime, st.mtime);

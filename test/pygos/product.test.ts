@@ -2,7 +2,7 @@ import { execa } from "execa";
 import { copyFile, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { built, jsonLines, kiln, tempDir } from "../helpers/kiln.js";
+import { BIN, built, jsonLines, kiln, tempDir } from "../helpers/kiln.js";
 import { debianOrig, FIXTURE, fixtureTree, makeTarball, serveDir, sha256 } from "./mirror.js";
 
 /**
@@ -15,6 +15,7 @@ import { debianOrig, FIXTURE, fixtureTree, makeTarball, serveDir, sha256 } from 
 let tree: string;
 let store: string;
 let cwd: string;
+let vars: Record<string, string>;
 
 beforeAll(async () => {
   const mirror = await tempDir("pygos-mirror");
@@ -25,16 +26,24 @@ beforeAll(async () => {
   await makeTarball(join(FIXTURE, "upstream"), "hello-1.0", join(mirror, "hello", "hello-1.0.tar.gz"));
   // check_update scrapes the listing: one newer zlib is listed (never downloaded).
   const url = await serveDir(mirror, { zlib: ["zlib_1.3.1.dfsg.orig.tar.bz2"] });
-  tree = await fixtureTree(join(await tempDir("pygos-tree"), "pygos"), {
+  vars = {
     MIRROR: url,
     ZLIB_SHA256: await sha256(join(mirror, "zlib", "zlib_1.2.13.dfsg.orig.tar.bz2")),
     HELLO_SHA256: await sha256(join(mirror, "hello", "hello-1.0.tar.gz")),
-  });
+  };
+  tree = await fixtureTree(join(await tempDir("pygos-tree"), "pygos"), vars);
   store = await tempDir("pygos-store");
   cwd = await tempDir("pygos-out");
 });
 
 const build = (product: string, extra: string[] = []) => kiln(["-C", tree, "--json", "build", "--product", product, ...extra], { store, cwd });
+/** `kiln plan` with the global --product after the command, from the folder the product was built in (no --out). */
+const plan = async (product: string) => {
+  const r = await kiln(["-C", tree, "--json", "plan", "--product", product], { store, cwd });
+  expect(r.code, r.stderr).toBe(0);
+  return (JSON.parse(r.stdout) as { targets: { target: string; action: string; reason: string }[] }).targets;
+};
+const explain = (product: string, target: string) => kiln(["-C", tree, "explain", "--product", product, target], { store, cwd });
 const listing = async (img: string) => (await execa("unsquashfs", ["-l", "-d", "", img])).stdout.split("\n").map((l) => l.trim());
 const tarText = async (tar: string, path: string) => (await execa("tar", ["-xOf", tar, path])).stdout;
 
@@ -81,15 +90,54 @@ describe("a Pygos product", () => {
     const release = (await execa("tar", ["-tzf", join(root, "release.tar.gz")])).stdout.split("\n");
     expect(release).toEqual(["install.sh", "rootfs.img"]);
 
-    // A second build runs nothing.
+    // A second build runs nothing, and a plan says so: RELEASEPKG is keyed by the image, which the plan finds in the store.
     const again = await build("host");
     expect(again.code, again.stderr).toBe(0);
     expect(built(again.stdout)).toEqual([]);
+    const noop = await plan("host");
+    // the product's packages only (pkg/motd is sourced by motd-board, not built)
+    expect(noop.map((t) => `${t.target} ${t.action}`).sort()).toEqual(["pkg/hello cached", "pkg/motd-board cached", "pkg/release cached", "pkg/zlib cached"]);
+    const ex = await explain("host", "release");
+    expect(ex.code, ex.stderr).toBe(0);
+    expect(ex.stdout).toContain("no input changed since the last build");
+  });
+
+  it("builds the same bytes from an empty store in other folders, with another TZ and umask", async () => {
+    // The first build (the test above: this process's TZ and umask) against a second one elsewhere.
+    const tree2 = await fixtureTree(join(await tempDir("pygos-tree-again"), "elsewhere", "pygos"), vars);
+    const store2 = await tempDir("pygos-store-again");
+    const cwd2 = join(await tempDir("pygos-out-again"), "deeper", "folder");
+    await mkdir(cwd2, { recursive: true });
+    const r = await execa("sh", ["-c", 'umask 077 && exec node "$@"', "sh", BIN, "-C", tree2, "--json", "build", "--product", "host"], {
+      cwd: cwd2,
+      reject: false,
+      env: { NO_COLOR: "1", CI: "1", KILN_STORE: store2, TZ: "Pacific/Kiritimati", KILN_DOWNLOADS: join(store2, "downloads") },
+    });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const digests = async (root: string) => {
+      const out: Record<string, string> = {};
+      for (const f of ["rootfs.tar", "rootfs.img", "release.tar.gz"]) out[f] = await sha256(join(root, f));
+      for (const name of ["zlib", "zlib-dev", "hello", "motd-board", "release"]) {
+        out[`layer ${name}`] = (JSON.parse(await readFile(join(root, "repo", `${name}.json`), "utf8")) as { layer: { digest: string } }).layer.digest;
+      }
+      return out;
+    };
+    const [a, b] = [await digests(join(cwd, "host")), await digests(join(cwd2, "host"))];
+    expect(Object.keys(a)).toHaveLength(8);
+    expect(b).toEqual(a);
   });
 
   it("rebuilds only the packages that read a changed TOOLCHAIN variable or layer file", async () => {
     const toolchain = join(tree, "layer/base/TOOLCHAIN");
     await writeFile(toolchain, (await readFile(toolchain, "utf8")).replace("hello from base", "hello again"));
+    // plan and explain, given the product, find its records and name the variable.
+    const planned = await plan("host");
+    expect(planned.filter((t) => t.action === "build").map((t) => t.target)).toEqual(["pkg/hello", "pkg/release"]);
+    expect(planned.find((t) => t.target === "pkg/hello")!.reason).toContain("recipe.reads.HELLO_GREETING changed: hello from base → hello again");
+    expect(planned.find((t) => t.target === "pkg/release")!.reason).toContain("after building pkg/hello");
+    const why = await explain("host", "pkg/hello");
+    expect(why.code, why.stderr).toBe(0);
+    expect(why.stdout).toContain("recipe.reads.HELLO_GREETING changed: hello from base → hello again");
     const r = await build("host");
     expect(r.code, r.stderr).toBe(0);
     // hello reads HELLO_GREETING; zlib and motd-board do not. The image and the release over it follow.
@@ -99,9 +147,12 @@ describe("a Pygos product", () => {
     expect((await execa(join(x, "bin/hello"), { env: { LD_LIBRARY_PATH: join(x, "lib") } })).stdout).toBe("hello again (zlib 1.2.13) [patched]");
 
     await writeFile(join(tree, "layer/host/hello.conf"), "greeting-file=changed\n");
+    const whyConf = await explain("host", "hello");
+    expect(whyConf.stdout).toMatch(/recipe\.layerFiles\.hello\.conf[^\n]* changed/);
     const conf = await build("host");
     expect(built(conf.stdout).filter((t) => t.startsWith("pkg/"))).toEqual(["pkg/hello", "pkg/release"]);
     expect(built((await build("host")).stdout)).toEqual([]);
+    expect((await plan("host")).filter((t) => t.action === "build")).toEqual([]);
   });
 
   it("cross-builds the same packages for aarch64 with Debian's cross compiler, reusing the prepared sources", async () => {
@@ -119,7 +170,7 @@ describe("a Pygos product", () => {
   });
 
   it("prints each script's check_update answer", async () => {
-    const r = await kiln(["-C", tree, "check-update", "--product", "host"], { store, cwd });
+    const r = await kiln(["-C", tree, "--product", "host", "check-update"], { store, cwd });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^zlib\s+1\.2\.13\s+1\.3\.1\s+update$/m);
     expect(r.stdout).toMatch(/^hello\s+1\.0\s+1\.0\s+current$/m);

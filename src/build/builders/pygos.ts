@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { PygosRecipe } from "../../config/schema.js";
 import { asKilnError, KilnError } from "../../core/errors.js";
@@ -61,6 +61,8 @@ interface Ctx {
   env: Record<string, string>;
   buildRoot: string;
   roBinds: string[];
+  /** Under bubblewrap: the step's own folders mounted at the paths its variables name (host path, path in the sandbox), after the read-only binds. */
+  binds: [string, string][];
 }
 
 /**
@@ -80,19 +82,15 @@ export async function buildPygos(step: BuildStep): Promise<LayerEntry[]> {
   const buildRoot = resolve(step.workDir, "../../..");
   const base = py.product && basename(buildRoot) === py.product ? dirname(buildRoot) : buildRoot;
   const w = step.workDir;
-  const tcDir = join(w, "toolchain");
-  const sysroot = recipe.toolchain.kind === "source" ? join(tcDir, recipe.toolchain.target) : join(w, "sysroot");
   const dirs = { build: join(w, "build"), deploy: join(w, "deploy"), tmp: join(w, "tmp") };
-  await Promise.all([...Object.values(dirs), tcDir, sysroot, join(buildRoot, "log")].map((d) => mkdir(d, { recursive: true })));
+  await Promise.all([...Object.values(dirs), join(buildRoot, "log")].map((d) => mkdir(d, { recursive: true })));
 
   const tarball = await fetchTarball(step, recipe, base, buildRoot);
   const srcKey = sha256Hex(stableJson({ f: 1, tarball: recipe.meta.sha256, files: step.node.record.files, helpers: await readFile(HELPERS, "utf8") })).slice(0, 16);
   const pkgSrcDir = join(base, "src", `${step.pkg.name}-${srcKey}`);
-  await installDependencies(step, recipe, tcDir, sysroot);
-  if (recipe.toolchain.kind !== "source") {
-    const hardening = recipe.reads.TC_HARDENING === "yes";
-    await writeToolchainDir({ kind: recipe.toolchain.kind, target: recipe.toolchain.target, hostTuple: "", arch: step.arch, packages: [] }, tcDir, sysroot, hardening);
-  }
+  const sandboxed = !!(await sandboxArgs(w, step.bus));
+  const tc = await setUpToolchain(step, recipe, buildRoot, sandboxed);
+  const { tcDir, sysroot } = tc;
   const cmakeFile = join(w, "toolchain.cmake");
   await writeFile(cmakeFile, cmakeToolchainFile({ kind: recipe.toolchain.kind, target: recipe.toolchain.target, hostTuple: "", arch: step.arch, packages: [] }, tcDir, sysroot));
 
@@ -131,7 +129,7 @@ export async function buildPygos(step: BuildStep): Promise<LayerEntry[]> {
     KILN_SCRIPT: join(root, recipe.script),
     KILN_SYSROOT: sysroot,
   };
-  const ctx: Ctx = { step, recipe, env, buildRoot, roBinds: [root] };
+  const ctx: Ctx = { step, recipe, env, buildRoot, roBinds: [root, ...tc.roBinds], binds: tc.binds };
   if (recipe.reads.KILN_ROOTFS) {
     // The product's RELEASEPKG: built after the image, which its steps read.
     Object.assign(env, { ROOTFSIMG: join(buildRoot, "rootfs.img"), ROOTFSTAR: join(buildRoot, "rootfs.tar") });
@@ -175,18 +173,100 @@ async function fetchTarball(step: BuildStep, recipe: PygosRecipe, base: string, 
   return file;
 }
 
-/** Dependencies into the staging sysroot; for a source-built toolchain, its packages into TCDIR. */
-async function installDependencies(step: BuildStep, recipe: PygosRecipe, tcDir: string, sysroot: string): Promise<void> {
-  const tcLayers: Descriptor[] = [];
+interface StepToolchain {
+  /** TCDIR and the staging sysroot as the step sees them. */
+  tcDir: string;
+  sysroot: string;
+  roBinds: string[];
+  binds: [string, string][];
+}
+
+/** Layers of the toolchain packages among a step's dependencies (TC_KIND=source), in TC_PACKAGES order. */
+async function toolchainLayers(step: BuildStep, recipe: PygosRecipe): Promise<Descriptor[]> {
+  const out: Descriptor[] = [];
   for (const t of recipe.toolchain.kind === "source" ? recipe.toolchain.packages : []) {
     const key = step.node.record.deps[`pkg/${t}`];
     if (!key) continue;
     const desc = await step.store.resolveRef(`${step.project.org}/${t}:${tagOf(key)}`);
-    if (desc) tcLayers.push(...(await readManifest(step.store, desc)).layers);
+    if (desc) out.push(...(await readManifest(step.store, desc)).layers);
   }
-  const tc = new Set(tcLayers.map((l) => l.digest));
-  if (tcLayers.length) await unpackLayers(step.store, tcLayers, tcDir);
-  await unpackLayers(step.store, step.depLayers.filter((l) => !tc.has(l.digest)), sysroot);
+  return out;
+}
+
+/** Materialize a folder once per content (a stamp file inside says which); concurrent steps of a run share one promise. */
+const making = new Map<string, Promise<void>>();
+function materialize(dir: string, stamp: string, fill: (tmp: string) => Promise<void>): Promise<void> {
+  const id = `${dir}\0${stamp}`;
+  let p = making.get(id);
+  if (!p) {
+    p = (async () => {
+      const stampFile = join(dir, ".kiln-toolchain");
+      if ((await readFile(stampFile, "utf8").catch(() => "")) === stamp) return;
+      const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+      try {
+        await mkdir(tmp, { recursive: true });
+        await fill(tmp);
+        await writeFile(join(tmp, ".kiln-toolchain"), stamp);
+        await rm(dir, { recursive: true, force: true });
+        await rename(tmp, dir).catch(async (err: NodeJS.ErrnoException) => {
+          // another kiln made it meanwhile: theirs has the same stamp or will be remade by the next run
+          if (err.code !== "ENOTEMPTY" && err.code !== "EEXIST") throw err;
+        });
+      } finally {
+        await rm(tmp, { recursive: true, force: true });
+      }
+    })();
+    making.set(id, p);
+    p.catch(() => making.delete(id));
+  }
+  return p;
+}
+
+/**
+ * TCDIR is the product's toolchain folder, BUILDROOT/toolchain, as in Pygos
+ * (docs/pygos.md). host/debian: the machine's TARGET-* tools with wrapped
+ * compilers, written once per product and read-only to the steps; the DEPENDS
+ * go into the step's own staging sysroot (KILN_SYSROOT, which the wrappers
+ * read). source: the toolchain packages unpacked there once; under bubblewrap
+ * each step sees its own copy of the toolchain's sysroot, $TCDIR/$TARGET,
+ * with its DEPENDS added, mounted over it, so steps run in parallel without
+ * seeing each other's files. A toolchain package sees the toolchain packages
+ * it depends on at TCDIR (its own folder mounted there). Without bubblewrap
+ * TCDIR of a source toolchain is the step's scratch folder.
+ */
+async function setUpToolchain(step: BuildStep, recipe: PygosRecipe, buildRoot: string, sandboxed: boolean): Promise<StepToolchain> {
+  const tc = recipe.toolchain;
+  const product = join(buildRoot, "toolchain");
+  const w = step.workDir;
+  if (tc.kind !== "source") {
+    const sysroot = join(w, "sysroot");
+    const hardening = recipe.reads.TC_HARDENING === "yes";
+    const spec = { kind: tc.kind, target: tc.target, hostTuple: "", arch: step.arch, packages: [] };
+    const tools = (await readdir("/usr/bin")).filter((n) => n.startsWith(`${tc.target}-`)).sort();
+    await materialize(product, stableJson({ f: 1, tc: spec, hardening, tools }), (tmp) => writeToolchainDir(spec, tmp, hardening));
+    await unpackLayers(step.store, step.depLayers, sysroot);
+    return { tcDir: product, sysroot, roBinds: [product], binds: [] };
+  }
+  const tcLayers = await toolchainLayers(step, recipe);
+  const isTc = tc.packages.includes(step.pkg.name);
+  const own = join(w, "toolchain");
+  const depLayers = step.depLayers.filter((l) => !tcLayers.some((t) => t.digest === l.digest));
+  if (sandboxed && !isTc) {
+    await materialize(product, stableJson({ f: 1, layers: tcLayers.map((l) => l.digest) }), async (tmp) => {
+      await unpackLayers(step.store, tcLayers, tmp);
+      await mkdir(join(tmp, tc.target), { recursive: true });
+    });
+    const sysroot = join(w, "sysroot");
+    await mkdir(sysroot, { recursive: true });
+    await run("cp", ["-a", "--reflink=auto", `${join(product, tc.target)}/.`, `${sysroot}/`]);
+    await unpackLayers(step.store, depLayers, sysroot);
+    return { tcDir: product, sysroot: join(product, tc.target), roBinds: [product], binds: [[sysroot, join(product, tc.target)]] };
+  }
+  await unpackLayers(step.store, tcLayers, own);
+  await unpackLayers(step.store, depLayers, join(own, tc.target));
+  if (!sandboxed) return { tcDir: own, sysroot: join(own, tc.target), roBinds: [], binds: [] };
+  await mkdir(product, { recursive: true });
+  return { tcDir: product, sysroot: join(product, tc.target), roBinds: [], binds: [[own, product]] };
 }
 
 /** The shared src/ folder: unpacked and prepared once per tarball and package files, then only read. */
@@ -233,7 +313,7 @@ async function runStep(ctx: Ctx, name: "prepare" | "build" | "deploy", srcDir: s
   if (box) {
     // bubblewrap's private /tmp would hide a tree or build root under /tmp: bind them back, read-only, before the writable folders.
     const ro = ctx.roBinds.flatMap((d) => ["--ro-bind", d, d]);
-    const writable = rw.flatMap((d) => ["--bind", d, d]);
+    const writable = [...ctx.binds.flatMap(([from, at]) => ["--bind", from, at]), ...rw.flatMap((d) => ["--bind", d, d])];
     cmd = box.path;
     args = [...box.args.slice(0, -3), ...ro, ...box.args.slice(-3), ...writable, "--", "bash", driver];
   }

@@ -1,9 +1,8 @@
 import type { Command } from "commander";
 import { runPlan, type TargetResult } from "../../build/scheduler.js";
-import { relative, resolve } from "node:path";
-import { findProjectRoot } from "../../config/project.js";
-import { buildProduct, productBuildRoot } from "../../pygos/product.js";
-import { selectProduct } from "../../pygos/select.js";
+import { relative } from "node:path";
+import { buildProduct } from "../../pygos/product.js";
+import { selectedProduct } from "../../pygos/select.js";
 import { buildDisks, type DiskRequest } from "../../formats/targets.js";
 import { formatLocation, KilnError } from "../../core/errors.js";
 import { resolveTargets } from "../../graph/graph.js";
@@ -95,13 +94,10 @@ export async function buildTargets(inv: Invocation, words: string[], sets: strin
   return { data, text: text || undefined };
 }
 
-/** `kiln build --product NAME`: a Pygos product, its build root placed as mk.sh places it (docs/pygos.md). */
-async function buildPygosProduct(inv: Invocation, words: string[], product: string): Promise<CommandResult> {
+/** `kiln build --product NAME` (the global option, or KILN_PRODUCT): a Pygos product, in its build root (docs/pygos.md). */
+async function buildPygosProduct(inv: Invocation, words: string[]): Promise<CommandResult> {
   const { targets } = splitKnobWords(words);
-  selectProduct(product);
-  const tree = await findProjectRoot(resolve(inv.globals.dir ?? "."));
-  inv.globals.out = productBuildRoot(tree, process.cwd(), inv.globals.out && resolve(inv.globals.out), product);
-  return buildProduct(await openContext(inv.globals, inv.bus), targets);
+  return buildProduct(await openContext(inv.globals, inv.bus, { planProduct: false }), targets);
 }
 
 function buildFailed(failed: TargetResult[], total: number): KilnError {
@@ -136,13 +132,12 @@ export function registerBuild(program: Command): void {
     .option("--cache-to <registry>", "push the packages of the build to this registry (kiln.yml registry.cacheTo)")
     .option("--profile <name>", "build profile: release (default) or dev (fast squashfs compression, lz4), or one of kiln.yml images.profiles (KILN_PROFILE)")
     .option("--timings", "print where the time went: start-up, load, plan, every stage built or reused (the --json events carry the same figures)")
-    .option("--product <name>", "build a Pygos product (product/NAME.layers): its packages, rootfs.tar and rootfs.img, in the build root NAME/ (docs/pygos.md)")
     .addHelpText(
       "after",
-      "\nExamples:\n  kiln build                       build every package\n  kiln build pkg/hello             build hello and what it depends on\n  kiln build rootfs                out/<arch>/<hv>-<platform>/rootfs.tar and rootfs.img\n  kiln build live                  … and config.img, live.raw, live.qcow2 (live.img → it)\n  kiln build live-gcp installer-iso\n  kiln build rootfs-xen ZARCH=arm64\n  kiln build rootfs --set PLATFORM=rt\n  kiln build live --profile dev --timings   fast compression; where the time went",
+      "\nExamples:\n  kiln build                       build every package\n  kiln build pkg/hello             build hello and what it depends on\n  kiln build rootfs                out/<arch>/<hv>-<platform>/rootfs.tar and rootfs.img\n  kiln build live                  … and config.img, live.raw, live.qcow2 (live.img → it)\n  kiln build live-gcp installer-iso\n  kiln build rootfs-xen ZARCH=arm64\n  kiln build rootfs --set PLATFORM=rt\n  kiln build live --profile dev --timings   fast compression; where the time went\n  kiln build --product router      a Pygos product: its packages, rootfs.tar, rootfs.img (and RELEASEPKG) in router/ (docs/pygos.md)",
     );
-  cmd.action(action(cmd, async (inv: Invocation, args: string[], opts: { set: string[]; product?: string; profile?: string; timings?: boolean }) =>
-    opts.product ? buildPygosProduct(inv, args, opts.product) : buildTargets(inv, args, opts.set, { profile: opts.profile, timings: opts.timings }),
+  cmd.action(action(cmd, async (inv: Invocation, args: string[], opts: { set: string[]; profile?: string; timings?: boolean }) =>
+    selectedProduct() ? buildPygosProduct(inv, args) : buildTargets(inv, args, opts.set, { profile: opts.profile, timings: opts.timings }),
   ));
 }
 

@@ -1,7 +1,6 @@
 import type { Command } from "commander";
 import { lockProject } from "../../debian/locker.js";
 import { checkPygosUpdates } from "../../pygos/check.js";
-import { selectProduct } from "../../pygos/select.js";
 import { splitKnobWords } from "../../variant/knobs.js";
 import { openContext } from "../context.js";
 import { action, type Invocation } from "../main.js";
@@ -13,13 +12,12 @@ export function registerCheckUpdate(program: Command): void {
     .command("check-update")
     .description("show newer upstream versions: each Pygos build script's check_update, and what `kiln lock --update` would change in kiln.lock (without writing it)")
     .argument("[packages...]", "packages of the project (default: all)")
-    .option("--product <name>", "the Pygos product whose TOOLCHAIN the scripts see (default: the only one)");
+    .addHelpText("after", "\nPygos trees: the scripts see the TOOLCHAIN of the product given with the global --product NAME (default: $KILN_PRODUCT, or the only product).");
   cmd.action(
-    action(cmd, async (inv: Invocation, args: string[], opts: { product?: string }) => {
+    action(cmd, async (inv: Invocation, args: string[]) => {
       const { targets, knobs } = splitKnobWords(args);
       if (knobs.ZARCH) inv.globals.arch = knobs.ZARCH;
-      if (opts.product) selectProduct(opts.product);
-      const ctx = await openContext(inv.globals, inv.bus);
+      const ctx = await openContext(inv.globals, inv.bus, { planProduct: false });
       const pkgs = [...ctx.project.packages.values()];
       const texts: string[] = [];
       const data: Record<string, unknown> = {};
