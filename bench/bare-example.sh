@@ -18,6 +18,10 @@
 #   JOBS         mksquashfs -processors (kiln uses its -j; default: nproc)
 #
 # Environment: ROOTFS_VERSION (default "bare") goes into /etc/kiln-release.
+# SQUASHFS_COMP is mksquashfs -comp, SQUASHFS_LEVEL its -Xcompression-level;
+# by default kiln's release profile: PROJECT_DIR/kiln.yml's images.compression
+# and images.compressionLevel (gzip and mksquashfs's level when unset). lz4
+# (no level) is what `kiln build --profile dev` uses.
 # Per-step timings go to stderr ("bare: STEP 1.234 s"), the total last.
 #
 # Cold mode, step by step (kiln's stage in brackets):
@@ -42,7 +46,8 @@
 #             the containers' config.json (jq, the same OCI spec kiln writes) and
 #             mount points, etc/kiln-release, etc/linuxkit.yml; tar of the tree
 #             (sorted, owner 0, fixed mtime)
-#   squashfs  [rootfs.img] mksquashfs - -tar with kiln's options (gzip)
+#   squashfs  [rootfs.img] mksquashfs - -tar with kiln's options (the release
+#             compression of kiln.yml, or $SQUASHFS_COMP)
 #   config    [config.img] kiln's share/conf, then PROJECT/conf over it;
 #             mkfs.vfat -C 1 MiB + mcopy
 #   esp       [efi.img] EFI/BOOT/{BOOTX64.EFI,kernel,initrd.img} + the grub.cfg
@@ -78,6 +83,15 @@ root=$work/root # the root file system, unpacked
 arch=amd64 hv=kvm
 epoch=$(sed -n 's/^sourceDateEpoch: *\([0-9]*\).*/\1/p' "$proj/kiln.yml")
 epoch=${epoch:-0}
+# mksquashfs -comp and level: $SQUASHFS_COMP (its level only from $SQUASHFS_LEVEL), else kiln's
+# release profile, kiln.yml images.compression / images.compressionLevel (direct keys of images:)
+yml_images() { awk -v k="$1" '/^images:/ { on = 1; next } on && /^[^ #]/ { on = 0 } on && $1 == k ":" { print $2 }' "$proj/kiln.yml"; }
+if [ -n "${SQUASHFS_COMP:-}" ]; then
+  comp=$SQUASHFS_COMP level=${SQUASHFS_LEVEL:-}
+else
+  comp=$(yml_images compression) level=${SQUASHFS_LEVEL:-$(yml_images compressionLevel)}
+  comp=${comp:-gzip}
+fi
 MiB=1048576
 export LC_ALL=C TZ=UTC PATH=$PATH:/usr/sbin:/sbin
 for t in jq dpkg-deb tar awk depmod modprobe cpio gzip grub-mkimage mksquashfs mkfs.vfat mcopy sfdisk qemu-img; do
@@ -131,7 +145,7 @@ make_tar() {
 
 # make_squashfs: rootfs.img from the tar stream, kiln's options (src/fs/rootfs-img.ts)
 make_squashfs() {
-  mksquashfs - "$out/rootfs.img" -tar -noappend -quiet -no-progress -comp gzip \
+  mksquashfs - "$out/rootfs.img" -tar -noappend -quiet -no-progress -comp "$comp" ${level:+-Xcompression-level "$level"} \
     -mkfs-time "$epoch" -all-time "$epoch" -root-mode 0755 -root-uid 0 -root-gid 0 \
     -processors "$jobs" <"$out/rootfs.tar"
   step squashfs

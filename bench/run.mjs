@@ -1,19 +1,21 @@
 #!/usr/bin/env node
 // kiln benchmarks.  `npm run bench` = `node bench/run.mjs`.
 //
-//   node bench/run.mjs [--section cold,noop,plan,rss,compose,disk] [--packages 200] [--jobs 2]
-//                      [--reps N] [--kiln DIR] [--no-results] [--no-build] [--strict] [--list]
+//   node bench/run.mjs [--section cold,noop,plan,rss,compose,disk,example-cold,example-noop,example-edit,example-boot]
+//                      [--packages 200] [--jobs 2] [--reps N] [--kiln DIR] [--no-results] [--no-build] [--strict] [--list]
 //
 // Generates a synthetic project (bench/gen-project.mjs) into bench/work/,
 // runs each selected section against a store in bench/work/store, prints a
 // table and appends a dated section to bench/RESULTS.md. The image sections
 // (compose, disk) use a ~400 MB image project (bench/gen-compose.mjs) in
-// bench/work/compose/ instead. To add a benchmark,
+// bench/work/compose/ instead; the example-* sections a copy of
+// examples/kiln-os in bench/work/example (issue #10), side by side with
+// bench/bare-example.sh. To add a benchmark,
 // write `async function measureX(ctx)` returning rows and register it in
 // SECTIONS below.
 
 import { spawnSync } from "node:child_process";
-import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { appendFileSync, closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -50,7 +52,8 @@ function parseArgs(argv) {
     else if (a === "--list") o.list = true;
     else if (a === "--strict") o.strict = true;
     else if (a === "-h" || a === "--help") {
-      console.log(readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n").slice(1, 14).map((l) => l.replace(/^\/\/ ?/, "")).join("\n"));
+      const lines = readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n").slice(1);
+      console.log(lines.slice(0, lines.findIndex((l) => !l.startsWith("//"))).map((l) => l.replace(/^\/\/ ?/, "")).join("\n"));
       process.exit(0);
     } else fail(`unknown option ${a} (try --help)`);
   }
@@ -100,14 +103,15 @@ const SELF_RSS_HOOK = `data:text/javascript,${encodeURIComponent(
  * Run `node bin/kiln.js ARGS` once. Wall time from a monotonic clock around
  * the child; CPU (user+sys, including every descendant the child waited for:
  * bwrap, bash, tar) and peak RSS (largest single process) from GNU time;
- * with `selfRss`, also the kiln process's own peak RSS (`selfRssKiB`).
+ * with `selfRss`, also the kiln process's own peak RSS (`selfRssKiB`);
+ * `env` replaces process.env (e.g. with KILN_DOWNLOADS).
  */
-function kiln(args, { expect, selfRss } = {}) {
+function kiln(args, { expect, selfRss, env: baseEnv = process.env } = {}) {
   const tf = join(WORK, ".time");
   const rf = join(WORK, ".rss");
   if (selfRss) rmSync(rf, { force: true });
   const argv = [process.execPath, ...(selfRss ? ["--import", SELF_RSS_HOOK] : []), KILN, ...args];
-  const env = selfRss ? { ...process.env, KILN_BENCH_RSS: rf } : process.env;
+  const env = selfRss ? { ...baseEnv, KILN_BENCH_RSS: rf } : baseEnv;
   const t0 = process.hrtime.bigint();
   const r = TIME
     ? spawnSync(TIME, ["-f", "%e %U %S %M", "-o", tf, ...argv], { encoding: "utf8", maxBuffer: 256 << 20, env })
@@ -378,7 +382,7 @@ function composeLayers(img) {
   return { refs, layers, bytes: layers.reduce((n, l) => n + l.size, 0) };
 }
 
-/** Run a command (stdout to `stdoutFile` or discarded): wall time; CPU (user+sys incl. children) and peak RSS of its largest process from GNU time. */
+/** Run a command (stdout to `stdoutFile` or discarded): wall time; CPU (user+sys incl. children) and peak RSS of its largest process from GNU time; its stderr. */
 function timed(argv, { stdoutFile, env } = {}) {
   const tf = join(WORK, ".time");
   const fd = stdoutFile ? openSync(stdoutFile, "w") : "ignore";
@@ -390,7 +394,7 @@ function timed(argv, { stdoutFile, env } = {}) {
     const wall = Number(process.hrtime.bigint() - t0) / 1e9;
     if (r.status !== 0) throw new Error(`${argv.join(" ").slice(0, 300)} exited with ${r.status ?? r.signal}\n${(r.stderr || "").slice(-3000)}`);
     const t = TIME ? readFileSync(tf, "utf8").trim().split("\n").pop().split(/\s+/).map(Number) : [NaN, NaN, NaN];
-    return { wall, cpu: t[0] + t[1], rssKiB: t[2] };
+    return { wall, cpu: t[0] + t[1], rssKiB: t[2], stderr: r.stderr || "" };
   } finally {
     if (typeof fd === "number") closeSync(fd);
   }
@@ -547,6 +551,373 @@ async function measureDisk(ctx) {
   return rows;
 }
 
+// ---------------------------------------------------------------- the example OS (examples/kiln-os, issue #10)
+
+/** Sections that use a copy of examples/kiln-os (and bench/bare-example.sh), not the synthetic package graph. */
+const EXAMPLE_SECTIONS = ["example-cold", "example-noop", "example-edit", "example-boot"];
+/** Fixed, so the variant (and /etc/kiln-release) does not follow `git describe` of the checkout. */
+const EXAMPLE_KNOBS = ["ROOTFS_VERSION=bench"];
+/** What an edit of pkg/hello-service/hello.sh must rebuild (done events with cached=false; image stages by their first path part). */
+const EXAMPLE_EDITED = ["pkg/hello-service", "rootfs", "rootfs.img", "live.raw", "live.qcow2"];
+const EXAMPLE_EXPECT = ["--expect", "KILN-SERVICE-OK", "--timeout", "120"];
+
+/**
+ * The example's shared setup, once per run: a fresh copy of
+ * examples/kiln-os in bench/work/example (without its out/ and images/out/),
+ * store bench/work/example-store, out dir bench/work/example-out, the bare
+ * script's OUT_DIR bench/work/example-bare, and the Debian downloads in
+ * bench/work/downloads ($KILN_DOWNLOADS for every kiln run, DEB_DIR of
+ * bench/bare-example.sh), kept between runs. One untimed `kiln build live`
+ * fills it (downloading from the Debian mirror only what is not there yet;
+ * kiln.lock pins every .deb) and leaves the release images built.
+ */
+function ensureExample(ctx) {
+  if (ctx.example) return ctx.example;
+  const ex = {
+    src: join(ROOT, "examples", "kiln-os"),
+    project: join(WORK, "example"),
+    store: join(WORK, "example-store"),
+    out: join(WORK, "example-out"),
+    bareOut: join(WORK, "example-bare"),
+    downloads: join(WORK, "downloads"),
+    bare: null, // what bareOut holds: "cold" (a whole run, release compression) or "edit" (after --edit, lz4)
+    facts: {},
+  };
+  ex.args = ["-C", ex.project, "--store", ex.store, "--out", ex.out];
+  const env = { ...process.env, KILN_DOWNLOADS: ex.downloads };
+  delete env.KILN_PROFILE; // the sections choose the profile
+  ex.env = env;
+  for (const d of [ex.project, ex.store, ex.out, ex.bareOut]) rmSync(d, { recursive: true, force: true });
+  cpSync(ex.src, ex.project, { recursive: true, filter: (p) => !/^(out|images\/out)(\/|$)/.test(relative(ex.src, p)) });
+  mkdirSync(ex.downloads, { recursive: true });
+  const debs = () => readdirSync(ex.downloads).filter((f) => /^[0-9a-f]{64}$/.test(f));
+  const before = debs().length;
+  const r = kiln([...ex.args, "-j", String(ctx.jobs), "--json", "build", "live", ...EXAMPLE_KNOBS], { env: ex.env, expect: expectSummary({ failed: 0 }) });
+  const files = debs();
+  const plan = parseJsonLines(r.stdout).find((e) => e.type === "plan");
+  const outs = outputsOf(r.stdout);
+  ex.packages = plan?.total ?? NaN;
+  ex.state = "release"; // the store and out dir hold the release images of the current project
+  // kiln's release profile: images.compression / compressionLevel of kiln.yml (direct keys of images:), gzip when unset
+  const images = /^images:\n((?:[ #].*\n|\n)*)/m.exec(readFileSync(join(ex.project, "kiln.yml"), "utf8") + "\n")?.[1] ?? "";
+  const key = (k) => new RegExp(`^  ${k}:\\s*["']?([\\w.-]+)`, "m").exec(images)?.[1];
+  Object.assign(ex.facts, {
+    comp: `${key("compression") ?? "gzip"}${key("compressionLevel") ? ` -${key("compressionLevel")}` : ""}`,
+    packages: ex.packages,
+    debs: files.length,
+    debBytes: files.reduce((n, f) => n + statSync(join(ex.downloads, f)).size, 0),
+    downloaded: files.length - before,
+    tar: outs["rootfs.tar"]?.size,
+    img: outs["rootfs.img"]?.size,
+    qcow2: outs["live.qcow2"]?.size,
+  });
+  const f = ex.facts;
+  progress(
+    `example: ${f.packages} packages, ${f.debs} .debs (${(f.debBytes / MB).toFixed(0)} MB in bench/work/downloads${f.downloaded ? `, ${f.downloaded} downloaded now` : ", all cached"}) → rootfs.tar ${(f.tar / MB).toFixed(0)} MB, rootfs.img ${(f.img / MB).toFixed(0)} MB (${f.comp}), live.qcow2 ${(f.qcow2 / MB).toFixed(0)} MB; first build (untimed) ${fmt.s(r.wall)}`,
+  );
+  ctx.example = ex;
+  return ex;
+}
+
+/** `kiln build live [EXTRA] -j JOBS --json ROOTFS_VERSION=bench` of the example copy. */
+function exampleBuild(ctx, ex, extra, opts = {}) {
+  return kiln([...ex.args, "-j", String(ctx.jobs), "--json", "build", "live", ...extra, ...EXAMPLE_KNOBS], { env: ex.env, ...opts });
+}
+
+/** The release images of the current project in the out dir (untimed; a no-op when they are). */
+function ensureExampleRelease(ctx, ex) {
+  if (ex.state === "release") return;
+  exampleBuild(ctx, ex, [], { expect: expectSummary({ failed: 0 }) });
+  ex.state = "release";
+}
+
+/**
+ * bench/bare-example.sh [--edit] into ex.bareOut with DEB_DIR = bench/work/downloads:
+ * wall, CPU, its steps (name → s). Squashfs compression `comp` (SQUASHFS_COMP),
+ * by default the script's: kiln's release profile, from the copy's kiln.yml.
+ */
+function bareExample(ctx, ex, { edit = false, comp } = {}) {
+  if (!edit) rmSync(ex.bareOut, { recursive: true, force: true });
+  const argv = ["bash", join(BENCH, "bare-example.sh"), ...(edit ? ["--edit"] : []), ex.bareOut, ex.downloads, ex.project, String(ctx.jobs)];
+  const env = { ...process.env, ROOTFS_VERSION: "bench" };
+  delete env.SQUASHFS_COMP;
+  delete env.SQUASHFS_LEVEL;
+  if (comp) env.SQUASHFS_COMP = comp;
+  const r = timed(argv, { env });
+  r.steps = Object.fromEntries([...r.stderr.matchAll(/^bare: (\S+)\s+([\d.]+) s$/gm)].map((m) => [m[1], Number(m[2])]));
+  ex.bare = edit ? "edit" : "cold";
+  ex.bareComp = comp ?? ex.facts.comp;
+  return r;
+}
+
+/** The stages a `build --json` run built (done events with cached=false): packages as pkg/NAME, image stages by their first path part (rootfs, rootfs.img, …). */
+function builtStages(events) {
+  return events.filter((e) => e.type === "done" && !e.cached).map((e) => (e.target.startsWith("pkg/") ? e.target : e.target.split("/")[0]));
+}
+
+/** For `build --json`: exactly these stages built (any order), nothing failed. */
+const expectBuilt = (want) => (events, args) => {
+  const s = events.find((e) => e.type === "summary");
+  if (s?.failed) throw new Error(`kiln ${args.join(" ")}: ${s.failed} failed`);
+  const got = builtStages(events).sort();
+  if (got.join(" ") !== [...want].sort().join(" ")) throw new Error(`kiln ${args.join(" ")}: expected exactly [${[...want].sort().join(", ")}] built, got [${got.join(", ")}]`);
+};
+
+/**
+ * The `timings` event of a `build --timings --json` run: `phases` (name → ms:
+ * start-up, load project, …, and "between stages" = the last phase minus the
+ * stages it ran, i.e. planning, keys and bookkeeping between them; 0 when
+ * stages ran in parallel), `stages` (name → ms of every stage built, not
+ * reused; image stages by their first path part), `total` (ms).
+ */
+function timingsOf(stdout) {
+  const t = parseJsonLines(stdout).find((e) => e.type === "timings");
+  if (!t) return { phases: {}, stages: {}, total: NaN };
+  const phases = {};
+  const stages = {};
+  for (const p of t.phases) phases[p.name] = p.ms;
+  let staged = 0;
+  for (const s of t.stages) {
+    staged += s.ms;
+    if (s.status !== "cached") stages[s.target.startsWith("pkg/") ? s.target : s.target.split("/")[0]] = s.ms;
+  }
+  // packages and images are built inside the last phase ("images" for image targets); what is left of it is kiln's own work
+  const last = t.phases.at(-1);
+  if (last) phases["between stages"] = Math.max(0, last.ms - staged);
+  return { phases, stages, total: t.totalMs };
+}
+
+/** Median per key of several name → number maps (keys in first-seen order), as "name 123 ms, …" (or seconds with `unit` "s"). */
+function medianLine(maps, unit = "ms") {
+  const keys = [...new Set(maps.flatMap((m) => Object.keys(m)))];
+  return keys
+    .map((k) => {
+      const v = stats(maps.map((m) => m[k]).filter((x) => x !== undefined)).median;
+      return unit === "ms" ? `${k} ${Math.round(v)} ms` : `${k} ${v.toFixed(3)} s`;
+    })
+    .join(", ");
+}
+
+/** The slowest `n` entries of a name → number map, as "name 1.23 s, …" (`scale` turns the values into seconds). */
+function topSteps(m, n, scale = 1) {
+  return Object.entries(m)
+    .filter(([k]) => k !== "total")
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([k, v]) => `${k} ${(v * scale).toFixed(2)} s`)
+    .join(", ");
+}
+
+/**
+ * (g) Cold `kiln build live -j JOBS` of the example OS (examples/kiln-os,
+ * release profile: kiln.yml's squashfs compression) from an empty store and an empty out dir
+ * (records included), the Debian .debs already downloaded
+ * (KILN_DOWNLOADS=bench/work/downloads), against bench/bare-example.sh doing
+ * the same work with the same Debian tools (same JOBS, same .debs, same
+ * compression), side by side, order alternating, 3 rep pairs. Targets: kiln ≤ 1.2 × the bare wall
+ * time; kiln's own peak RSS (the node process) ≤ 300 MB. kiln/bare CPU time
+ * for information.
+ */
+async function measureExampleCold(ctx) {
+  const ex = ensureExample(ctx);
+  const reps = ctx.reps ?? 3;
+  const all = [...Array.from({ length: ex.packages }, () => "pkg"), "rootfs", "rootfs.img", "config.img", "efi.img", "live.raw", "live.qcow2"];
+  const build = () => {
+    for (const d of [ex.store, ex.out, join(ex.project, "images", "out")]) rmSync(d, { recursive: true, force: true });
+    syncDisks();
+    return exampleBuild(ctx, ex, ["--timings"], {
+      selfRss: true,
+      expect: (events, args) => {
+        expectSummary({ built: ex.packages, failed: 0 })(events, args);
+        const got = builtStages(events).map((s) => (s.startsWith("pkg/") ? "pkg" : s));
+        if (got.sort().join(" ") !== [...all].sort().join(" ")) throw new Error(`kiln ${args.join(" ")}: expected every stage built from an empty store, got [${builtStages(events).join(", ")}]`);
+      },
+    });
+  };
+  const bare = () => {
+    syncDisks();
+    return bareExample(ctx, ex);
+  };
+  progress(`-j ${ctx.jobs} (mksquashfs -processors on both sides); .debs from bench/work/downloads`);
+  const kw = [];
+  const bw = [];
+  const ratio = [];
+  const cpuRatio = [];
+  const self = [];
+  let kLast;
+  for (let i = 0; i < reps; i++) {
+    let k;
+    let b;
+    if (i % 2 === 0) {
+      k = build();
+      b = bare();
+    } else {
+      b = bare();
+      k = build();
+    }
+    kw.push(k.wall);
+    bw.push(b.wall);
+    ratio.push(k.wall / b.wall);
+    cpuRatio.push(k.cpu / b.cpu);
+    self.push(k.selfRssKiB);
+    kLast = k;
+    progress(
+      `rep ${i + 1}/${reps}: kiln ${fmt.s(k.wall)} (slowest stages: ${topSteps(timingsOf(k.stdout).stages, 4, 1 / 1000)}; node ${fmt.mb(k.selfRssKiB)}), bare ${fmt.s(b.wall)} (slowest: ${topSteps(b.steps, 4)}): ${fmt.ratio(ratio.at(-1))}; CPU ${k.cpu.toFixed(1)} s vs ${b.cpu.toFixed(1)} s`,
+    );
+  }
+  ex.state = "release";
+  const squashComp = (file) => /^Compression (\S+)/m.exec(spawnSync("unsquashfs", ["-s", file], { encoding: "utf8" }).stdout ?? "")?.[1] ?? "?";
+  const kc = squashComp(outputsOf(kLast.stdout)["rootfs.img"].path);
+  const bc = squashComp(join(ex.bareOut, "rootfs.img"));
+  progress(`rootfs.img compression: kiln ${kc}, bare ${bc}${kc === bc ? "" : " — NOT THE SAME: the comparison is off"}`);
+  const rows = [
+    row(`example-cold: kiln build live, empty store, .debs cached (wall)`, kw, "s", undefined),
+    row("example-cold: bench/bare-example.sh, same work (wall)", bw, "s", undefined),
+    row("example-cold: kiln/bare wall time (per rep pair)", ratio, "ratio", { max: 1.2 }),
+  ];
+  if (TIME) rows.push(row("example-cold: kiln/bare CPU time (user+sys incl. tools)", cpuRatio, "ratio", undefined));
+  rows.push(row("example-cold: kiln peak RSS (node process, getrusage)", self, "mb", { max: (300 * MB) / 1024 }));
+  return rows;
+}
+
+/**
+ * (h) `kiln build live` of the example again with nothing changed (release
+ * profile; 7 reps after an untimed warm-up); the --json events checked:
+ * every package and image stage reused, nothing built. Target ≤ 0.3 s.
+ */
+async function measureExampleNoop(ctx) {
+  const ex = ensureExample(ctx);
+  ensureExampleRelease(ctx, ex);
+  const reps = ctx.reps ?? 7;
+  const expect = (events, args) => {
+    expectSummary({ built: 0, cached: ex.packages, failed: 0 })(events, args);
+    const built = builtStages(events);
+    if (built.length) throw new Error(`kiln ${args.join(" ")}: expected nothing built, got [${built.join(", ")}]`);
+    const outs = events.find((e) => e.type === "result")?.data?.outputs ?? [];
+    if (!outs.length || outs.some((o) => !o.cached)) throw new Error(`kiln ${args.join(" ")}: expected every output reused`);
+  };
+  exampleBuild(ctx, ex, [], { expect });
+  const walls = [];
+  for (let i = 0; i < reps; i++) walls.push(exampleBuild(ctx, ex, [], { expect }).wall);
+  progress(`no-op build live: ${walls.map((w) => w.toFixed(3)).join(" ")} s`);
+  return [row(`example-noop: kiln build live, nothing changed (wall)`, walls, "s", { max: 0.3 })];
+}
+
+/**
+ * (i) The edit loop: a unique comment line appended to
+ * pkg/hello-service/hello.sh of the copy, then `kiln build live --profile dev
+ * --timings` (lz4 squashfs, no provenance) → live.qcow2, 5 reps after an
+ * untimed dev build; the --json events checked: exactly pkg/hello-service,
+ * rootfs, rootfs.img, live.raw and live.qcow2 rebuilt. Target ≤ 2 s. Side by
+ * side (order alternating) with `bench/bare-example.sh --edit` with
+ * SQUASHFS_COMP=lz4 (the floor: that recipe, tar, mksquashfs, GPT,
+ * qemu-img), ratio for information. The progress lines give the median of
+ * kiln's stage times (the `timings` event) and of the bare script's steps.
+ */
+async function measureExampleEdit(ctx) {
+  const ex = ensureExample(ctx);
+  const reps = ctx.reps ?? 5;
+  const script = join(ex.project, "pkg", "hello-service", "hello.sh");
+  const dev = ["--profile", "dev", "--timings"];
+  const warm = exampleBuild(ctx, ex, dev, { expect: expectSummary({ failed: 0 }) });
+  ex.state = "dev";
+  ex.facts.devImg = outputsOf(warm.stdout)["rootfs.img"]?.size;
+  if (!ex.bare) bareExample(ctx, ex); // --edit needs a cold run's tree, efi.img and config.img
+  bareExample(ctx, ex, { edit: true, comp: "lz4" }); // warm-up, as kiln's
+  const edit = (i) => appendFileSync(script, `# bench edit ${i + 1} ${process.pid} ${Date.now()}\n`);
+  const build = () => exampleBuild(ctx, ex, dev, { expect: expectBuilt(EXAMPLE_EDITED) });
+  const bare = () => bareExample(ctx, ex, { edit: true, comp: "lz4" });
+  const kw = [];
+  const bw = [];
+  const ratio = [];
+  const stages = [];
+  const steps = [];
+  for (let i = 0; i < reps; i++) {
+    edit(i);
+    let k;
+    let b;
+    if (i % 2 === 0) {
+      k = build();
+      b = bare();
+    } else {
+      b = bare();
+      k = build();
+    }
+    kw.push(k.wall);
+    bw.push(b.wall);
+    ratio.push(k.wall / b.wall);
+    stages.push(timingsOf(k.stdout));
+    steps.push(b.steps);
+    progress(`rep ${i + 1}/${reps}: kiln ${fmt.s(k.wall)} (timings total ${stages.at(-1).total} ms), bare --edit ${fmt.s(b.wall)}: ${fmt.ratio(ratio.at(-1))}`);
+  }
+  ex.state = "dev";
+  progress(`kiln, median of ${reps}: total ${Math.round(stats(stages.map((t) => t.total)).median)} ms; phases: ${medianLine(stages.map((t) => t.phases))}`);
+  progress(`kiln stages built, median of ${reps}: ${medianLine(stages.map((t) => t.stages))}`);
+  progress(`bare --edit steps, median of ${reps}: ${medianLine(steps, "s")}`);
+  return [
+    row("example-edit: hello.sh edited → kiln build live --profile dev (wall)", kw, "s", { max: 2 }),
+    row("example-edit: bench/bare-example.sh --edit, lz4 (wall)", bw, "s", undefined),
+    row("example-edit: kiln/bare wall time (per rep pair)", ratio, "ratio", undefined),
+  ];
+}
+
+/**
+ * (j) Boot: `kiln run live --expect KILN-SERVICE-OK --timeout 120` of the
+ * example's release image (built untimed first: `kiln build live`), 3 reps;
+ * the figure is the time to the match that kiln reports (matchSeconds of
+ * --json; QEMU start to KILN-SERVICE-OK on the console), plus the wall time
+ * of the command. Target ≤ 12 s under TCG. For comparison, the live.qcow2 of
+ * bench/bare-example.sh (a cold run: the release compression) booted the same
+ * way, once per rep, order alternating (information).
+ */
+async function measureExampleBoot(ctx) {
+  const ex = ensureExample(ctx);
+  const reps = ctx.reps ?? 3;
+  exampleBuild(ctx, ex, [], { expect: expectSummary({ failed: 0 }) }); // the release images of the (edited) project
+  ex.state = "release";
+  if (ex.bare !== "cold") bareExample(ctx, ex); // the bare image of the current project with the release compression
+  const bareImage = join(ex.bareOut, "live.qcow2");
+  const boot = (args) => {
+    const r = kiln(["--json", ...args, ...EXAMPLE_EXPECT], { env: ex.env });
+    const res = parseJsonLines(r.stdout).find((e) => e.type === "result")?.data;
+    if (!res?.matched) throw new Error(`kiln ${args.join(" ")}: no match in ${JSON.stringify(res)}`);
+    return { wall: r.wall, boot: res.matchSeconds ?? res.seconds, accel: res.accel, image: res.image };
+  };
+  const kilnBoot = () => boot([...ex.args, "run", "live", ...EXAMPLE_KNOBS]);
+  const bareBoot = () => boot(["run", bareImage]);
+  const kb = [];
+  const kw = [];
+  const bb = [];
+  const bw = [];
+  let accel = "";
+  let image = "";
+  for (let i = 0; i < reps; i++) {
+    let k;
+    let b;
+    if (i % 2 === 0) {
+      k = kilnBoot();
+      b = bareBoot();
+    } else {
+      b = bareBoot();
+      k = kilnBoot();
+    }
+    kb.push(k.boot);
+    kw.push(k.wall);
+    bb.push(b.boot);
+    bw.push(b.wall);
+    accel = k.accel;
+    image = relative(ex.out, k.image);
+    progress(`rep ${i + 1}/${reps}: kiln's image (${image}) matched after ${k.boot.toFixed(1)} s (${k.accel}; wall ${fmt.s(k.wall)}), bare's live.qcow2 after ${b.boot.toFixed(1)} s (${b.accel}; wall ${fmt.s(b.wall)})`);
+  }
+  ex.facts.accel = accel;
+  return [
+    row(`example-boot: kiln run live → KILN-SERVICE-OK, ${accel} (kiln's figure)`, kb, "s", { max: 12 }),
+    row("example-boot: kiln run live, whole command (wall)", kw, "s", undefined),
+    row(`example-boot: bare-example.sh's live.qcow2 → KILN-SERVICE-OK, ${accel}`, bb, "s", undefined),
+    row("example-boot: bare-example.sh's live.qcow2, whole command (wall)", bw, "s", undefined),
+  ];
+}
+
 const SECTIONS = {
   cold: measureCold,
   noop: measureNoop,
@@ -554,6 +925,10 @@ const SECTIONS = {
   rss: measureRss,
   compose: measureCompose,
   disk: measureDisk,
+  "example-cold": measureExampleCold,
+  "example-noop": measureExampleNoop,
+  "example-edit": measureExampleEdit,
+  "example-boot": measureExampleBoot,
 };
 
 // ---------------------------------------------------------------- environment
@@ -656,7 +1031,7 @@ function progress(msg) {
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   if (opts.list) {
-    for (const [name, fn] of Object.entries(SECTIONS)) console.log(`${name.padEnd(8)} ${fnDoc(fn)}`);
+    for (const [name, fn] of Object.entries(SECTIONS)) console.log(`${name.padEnd(12)} ${fnDoc(fn)}`);
     return;
   }
   if (opts.kiln) {
@@ -677,9 +1052,10 @@ async function main() {
     out: join(WORK, "out"),
     warm: false,
   };
-  // The synthetic package graph only when a section uses it (compose and disk have their own project).
-  const synthetic = opts.sections.some((s) => !IMAGE_SECTIONS.includes(s));
+  // The synthetic package graph only when a section uses it (compose and disk, and the example-* sections, have their own project).
+  const synthetic = opts.sections.some((s) => !IMAGE_SECTIONS.includes(s) && !EXAMPLE_SECTIONS.includes(s));
   const imageRun = opts.sections.some((s) => IMAGE_SECTIONS.includes(s));
+  const exampleRun = opts.sections.some((s) => EXAMPLE_SECTIONS.includes(s));
   let design;
   if (synthetic) {
     design = describeDesign(generateProject(ctx.project, ctx.n));
@@ -690,6 +1066,7 @@ async function main() {
   const what = [
     ...(synthetic ? [`${design.packages} packages (${design.files} files, ${design.script} script, ${design.edges} edges, depth ${design.depth})`] : []),
     ...(imageRun ? ["the ~400 MB image project (bench/gen-compose.mjs)"] : []),
+    ...(exampleRun ? ["the example OS (a copy of examples/kiln-os)"] : []),
   ].join(" + ");
   console.log(`kiln bench: ${what}; sections: ${opts.sections.join(", ")}`);
   console.log(`machine: ${m.nproc} × ${m.model}, ${m.ram} RAM, node ${m.node}, kiln ${m.kiln}${distNote}`);
@@ -711,12 +1088,13 @@ async function main() {
     const date = new Date().toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
     const md = [
       "",
-      `## ${date} — ${[...(synthetic ? [`${design.packages} packages`] : []), ...(imageRun ? ["image project"] : [])].join(" + ")} (${opts.sections.join(", ")})`,
+      `## ${date} — ${[...(synthetic ? [`${design.packages} packages`] : []), ...(imageRun ? ["image project"] : []), ...(exampleRun ? ["example OS"] : [])].join(" + ")} (${opts.sections.join(", ")})`,
       "",
       `- machine: ${m.nproc} CPUs (nproc) × ${m.model}; ${m.ram} RAM; ${m.kernel}; bench/work on ${m.fs}`,
       `- node ${m.node}; kiln ${m.kiln}${distNote}; ${m.bwrap}`,
       ...(synthetic ? [`- project: bench/gen-project.mjs N=${design.packages} seed=42 → ${design.files} files + ${design.script} script packages, ${design.edges} dependency edges, depth ${design.depth}; -j ${ctx.jobs}`] : []),
       ...(imageRun ? [`- image project: bench/gen-compose.mjs → ${ctx.image?.packages ?? "?"} packages (kernel; init base, libs; onboot sysctl, tools; services getty, pillar, apps)${ctx.imageInfo ? `, ${ctx.imageInfo.layers} layers of ${(ctx.imageInfo.layerBytes / MB).toFixed(0)} MB → rootfs.tar ${(ctx.imageInfo.tarSize / MB).toFixed(0)} MB` : ""}; squashfs gzip; -j ${ctx.jobs}; MB = 10⁶ bytes`] : []),
+      ...(exampleRun ? [exampleLine(ctx)] : []),
       `- wall time from a monotonic clock around \`node bin/kiln.js …\` (includes node start-up); CPU and RSS from GNU time`,
       `- ${load}; bench total ${total.toFixed(0)} s`,
       "",
@@ -730,6 +1108,18 @@ async function main() {
   const failed = rows.filter((r) => r.verdict === "FAIL");
   if (failed.length) console.log(`targets missed: ${failed.map((r) => r.name).join("; ")}`);
   if (failed.length && opts.strict) process.exitCode = 1;
+}
+
+/** The RESULTS.md header line of the example sections: what was measured, from the facts ensureExample and the sections gathered. */
+function exampleLine(ctx) {
+  const f = ctx.example?.facts;
+  if (!f) return "- example OS: not set up (the example sections failed before it)";
+  const mb = (n) => (n ? `${(n / MB).toFixed(0)} MB` : "?");
+  return [
+    `- example OS: examples/kiln-os copied to bench/work/example, ROOTFS_VERSION=bench (amd64, kvm-generic, squashfs); ${f.packages} packages from ${f.debs} pinned .debs (${mb(f.debBytes)})`,
+    ` cached in bench/work/downloads (KILN_DOWNLOADS; bench/bare-example.sh's DEB_DIR)${f.downloaded ? `, ${f.downloaded} downloaded by this run's first build` : ""}`,
+    ` → rootfs.tar ${mb(f.tar)}, rootfs.img ${mb(f.img)} (release: ${f.comp})${f.devImg ? ` / ${mb(f.devImg)} (dev: lz4)` : ""}, live.qcow2 ${mb(f.qcow2)}; -j ${ctx.jobs}${f.accel ? `; boots under ${f.accel}` : ""}`,
+  ].join("");
 }
 
 function fnDoc(fn) {
