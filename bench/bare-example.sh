@@ -26,7 +26,7 @@
 #
 # Cold mode, step by step (kiln's stage in brackets):
 #   debs      [debian packages] the pinned .debs of kiln.lock, with the recipes'
-#             `paths` filters: busybox-static and runc (+ its libraries) whole,
+#             `paths` filters: busybox-static and crun (+ its libraries) whole,
 #             straight into the root tree (both are `init:` images); grub's
 #             /usr/lib/grub/** and the kernel's vmlinuz + 22 boot modules
 #             (streamed through tar with the same globs) into sysroots; the
@@ -213,7 +213,7 @@ fi
 declare -A DEB
 missing=()
 while read -r recipe name sha file; do
-  case $recipe in busybox-deb | runc-deb | grub-deb | linux-deb) ;; *) continue ;; esac
+  case $recipe in busybox-deb | crun-deb | grub-deb | linux-deb) ;; *) continue ;; esac
   if [ -f "$debs/$sha" ]; then DEB[$recipe/$name]=$debs/$sha
   elif [ -f "$debs/${file##*/}" ]; then DEB[$recipe/$name]=$debs/${file##*/}
   else missing+=("${file##*/} (sha256 $sha)"); fi
@@ -242,10 +242,10 @@ linux_deb=$(deb linux-deb "$(jq -r --arg a "$arch" '.recipes["linux-deb"].archs[
 linux_pid=$!
 trap 'kill "$linux_pid" 2>/dev/null || true' EXIT # on an early failure
 
-# pkg/busybox-deb and pkg/runc-deb (no `paths`: whole packages), both in the
+# pkg/busybox-deb and pkg/crun-deb (no `paths`: whole packages), both in the
 # image's init, so straight into the root tree; the busybox there is also the
 # $SYSROOT busybox of pkg/kernel and the hello containers
-for d in $(debs_of busybox-deb) $(debs_of runc-deb); do dpkg-deb -x "$d" "$root"; done
+for d in $(debs_of busybox-deb) $(debs_of crun-deb); do dpkg-deb -x "$d" "$root"; done
 # pkg/grub-deb: /usr/lib/grub/** (its `paths`)
 dpkg-deb --fsys-tarfile "$(debs_of grub-deb)" | tar -x -C "$work/sys-grub" --wildcards './usr/lib/grub/*'
 step debs

@@ -58,12 +58,12 @@ describe("the example OS is reproducible", () => {
     expect(validateSpdx(spdx)).toEqual([]);
     expect(validateCycloneDx(JSON.parse(await readFile(join(out, "rootfs.cdx.json"), "utf8")))).toEqual([]);
     const lock = JSON.parse(await readFile(join(dir, "kiln.lock"), "utf8")) as { recipes: Record<string, { archs: Record<string, { name: string; version: string }[]> }> };
-    // rootfs: busybox, runc and grub's modules, and the kernel built from linux-deb (a build dependency)
-    const pinned = ["busybox-deb", "runc-deb", "grub-deb", "linux-deb"].flatMap((r) => lock.recipes[r]!.archs.amd64!.map((d) => `${d.name} ${d.version}`));
+    // rootfs: busybox, crun and grub's modules, and the kernel built from linux-deb (a build dependency)
+    const pinned = ["busybox-deb", "crun-deb", "grub-deb", "linux-deb"].flatMap((r) => lock.recipes[r]!.archs.amd64!.map((d) => `${d.name} ${d.version}`));
     const debs = spdx.packages.filter((x) => x.externalRefs?.some((e) => e.referenceLocator.startsWith("pkg:deb/")));
     expect(debs.map((d) => `${d.name} ${d.versionInfo}`).sort()).toEqual([...new Set(pinned)].sort());
     const kilnPkgs = spdx.packages.filter((x) => x.externalRefs?.some((e) => e.referenceLocator.startsWith("pkg:oci/"))).map((x) => x.name);
-    expect(kilnPkgs.sort()).toEqual(["busybox-deb", "grub", "grub-deb", "hello-onboot", "hello-service", "init", "kernel", "linux-deb", "runc-deb"]);
+    expect(kilnPkgs.sort()).toEqual(["busybox-deb", "crun-deb", "grub", "grub-deb", "hello-onboot", "hello-service", "init", "kernel", "linux-deb"]);
     const { rm } = await import("node:fs/promises");
     await rm(join(result!.kept![0]!, ".."), { recursive: true, force: true });
   }, 300_000);
