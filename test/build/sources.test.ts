@@ -114,3 +114,26 @@ describe("downloaded sources", () => {
     expect(nf.stderr).toMatch(/E_SOURCE_FETCH cannot download .*nope\.tar: HTTP 404/);
   });
 });
+
+describe("scheduling", () => {
+  it("starts the step with the longest critical path first (its downloads' size), not the first in name order", async () => {
+    const downloads = await tempDir();
+    const big = Buffer.alloc(24 << 20, 7); // ~0.8 s of estimated work at 30 MB/s
+    const bigFile = join(downloads, "big.bin");
+    await writeFile(bigFile, big);
+    const files = {
+      "kiln.yml": KILN_YML,
+      "pkg/aaa/build.yml": "kind: script\nscript: |\n  echo small > \"$DESTDIR/a\"\n",
+      "pkg/zzz/build.yml": `kind: script\nsources:\n  - url: file://${bigFile}\n    sha256: ${sha(big)}\nscript: |\n  echo big > "$DESTDIR/z"\n`,
+      "pkg/zzz-app/build.yml": "kind: script\ndepends: [zzz]\nscript: |\n  echo app > \"$DESTDIR/app\"\n",
+    };
+    const dir = await writeProject(files);
+    const env = { KILN_DOWNLOADS: join(downloads, "cache") };
+    expect((await kiln(["-C", dir, "build"], { store: await tempDir(), env })).code).toBe(0); // fills the download cache
+    const r = await kiln(["-C", dir, "--out", await tempDir(), "--json", "-j", "1", "build"], { store: await tempDir(), env });
+    expect(r.code, r.stderr).toBe(0);
+    const starts = jsonLines(r.stdout).filter((e) => e.type === "start").map((e) => e.target);
+    // zzz and its dependent are the long chain: zzz first; then equal estimates keep the plan's order
+    expect(starts).toEqual(["pkg/zzz", "pkg/aaa", "pkg/zzz-app"]);
+  });
+});
