@@ -3,7 +3,8 @@ import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
-import type { Header } from "tar-stream";
+import { type TarEntry } from "../core/tar-header.js";
+import { walkTarStream } from "../core/tar-walk.js";
 import { KilnError } from "../core/errors.js";
 import { runSignal } from "../core/interrupt.js";
 import { whichTool } from "../core/tools.js";
@@ -67,13 +68,10 @@ async function decompressor(tool: string): Promise<string> {
  * `zstd -dc`), never unpacking to disk. `visit` may consume the body; an
  * unread body is skipped.
  */
-export async function walkTar(path: string, m: ArMember, visit: (h: Header, body: AsyncIterable<Buffer>) => Promise<void>): Promise<void> {
+export async function walkTar(path: string, m: ArMember, visit: (h: TarEntry, body: AsyncIterable<Buffer>) => Promise<void>): Promise<void> {
   const ext = m.name.slice(m.name.lastIndexOf(".") + 1);
-  // Loaded before the decompressor starts: a child's output must be piped before it can exit.
-  const { default: tarStream } = await import("tar-stream");
-  const ex = tarStream.extract();
   const exe = TOOLS[ext] ? await decompressor(TOOLS[ext]) : undefined;
-  const raw = createReadStream(path, { start: m.offset, end: m.offset + m.size - 1 });
+  const raw = createReadStream(path, { start: m.offset, end: m.offset + m.size - 1, highWaterMark: 1 << 20 });
   let input: Readable = raw;
   let child: ReturnType<typeof spawn> | undefined;
   let childDone: Promise<void> = Promise.resolve();
@@ -96,20 +94,14 @@ export async function walkTar(path: string, m: ArMember, visit: (h: Header, body
       });
     });
     input = c.stdout!;
-    input.pipe(ex);
   } else if (ext !== "tar") {
     raw.destroy();
     throw bad(path, `${m.name} uses a compression kiln cannot read`);
   }
   const onAbort = () => child?.kill("SIGKILL");
   runSignal.addEventListener("abort", onAbort);
-  input.on("error", (e) => ex.destroy(e));
-  if (!child) input.pipe(ex);
   try {
-    for await (const entry of ex) {
-      await visit(entry.header, entry as unknown as AsyncIterable<Buffer>);
-      entry.resume();
-    }
+    await walkTarStream(input, visit);
     await childDone;
   } catch (err) {
     child?.kill("SIGKILL");

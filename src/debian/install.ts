@@ -4,7 +4,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import type { Header } from "tar-stream";
+import type { TarEntry as Header } from "../core/tar-header.js";
 import type { LayerEntry } from "../build/layer.js";
 import { KilnError } from "../core/errors.js";
 import { parseRelations, type Relation } from "./control.js";
@@ -184,7 +184,7 @@ export class Installer {
         put({ path: p, name: h.name, entry: { path: p, type: "symlink", mode: 0o777, uid, gid, linkname: h.linkname ?? "" }, kept });
         return;
       }
-      if (h.type === "file" || h.type === "contiguous-file") {
+      if (h.type === "file") {
         const size = h.size ?? 0;
         let pre: Buffer | undefined;
         if (CAPTURE.test(p) && size <= CAPTURE_MAX) {
@@ -222,7 +222,7 @@ export class Installer {
       await walkTar(file, data, async (h, body) => {
         const p = abs(h.name);
         const links = missing.get(p);
-        if (!links || (h.type !== "file" && h.type !== "contiguous-file")) return;
+        if (!links || (h.type !== "file")) return;
         const source = await this.keepBody(body, h.size ?? 0);
         const group = ++this.groups;
         for (const l of links) c.entries.push({ path: l.path, name: l.name, entry: { path: l.path, type: "file", mode: (h.mode ?? 0o644) & 0o7777, uid: h.uid ?? 0, gid: h.gid ?? 0, source, size: h.size ?? 0 }, group, kept: true });
