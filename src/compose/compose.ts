@@ -205,6 +205,6 @@ export async function composeRootfs(input: ComposeInput, out: string): Promise<T
   const seq = tree.nextLayer();
   for (const x of input.extraFiles ?? []) tree.set(normal(x.path), { type: "file", mode: 0o644, uid: 0, gid: 0, content: { file: x.file, offset: 0, size: x.size } }, seq);
   for (const f of (await input.finish?.(tree)) ?? []) tree.set(normal(f.path), { type: "file", mode: 0o644, uid: 0, gid: 0, content: { data: f.data } }, seq);
-  // hashed while written (for its provenance): cheaper than reading the tar again
-  return writeTreeTar(tree, out, input.mtime, { sha256: true });
+  // not hashed here: the caller hashes it on another thread while the next stage runs
+  return writeTreeTar(tree, out, input.mtime);
 }

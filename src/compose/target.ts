@@ -3,7 +3,8 @@ import { join, relative } from "node:path";
 import { parseYaml } from "../config/yaml.js";
 import { writeFileAtomic } from "../core/atomic.js";
 import { KilnError } from "../core/errors.js";
-import { sha256File, sha256Hex, stableJson } from "../core/hash.js";
+import { background } from "../core/background.js";
+import { sha256File, sha256FileOffThread, sha256Hex, stableJson } from "../core/hash.js";
 import { type BuildOptions, runPlan } from "../build/scheduler.js";
 import { pkgId } from "../graph/graph.js";
 import { KILN_FORMAT } from "../graph/inputs.js";
@@ -30,8 +31,9 @@ export interface ComposedImage {
   size: number;
   cached: boolean;
   key: string;
-  /** The tar's sha256 (hashed once, when it is made; for its provenance). */
+  /** The tar's sha256 (hashed once, when it is made; for its provenance), or its promise while it is hashed. */
   sha256?: string;
+  sha256Pending?: Promise<string>;
 }
 
 /** What composing a template gave last time (out/.kiln/records/<arch>/<kind>-<variant>.yml.json). */
@@ -128,11 +130,18 @@ export async function buildImageTar(ctx: ImageTargetContext, variant: Variant, k
   const hook = sbom ? sbomHook(sbomInput, sbom) : undefined;
   const res = await composeRootfs({ spec, specText: text, specDir: tpl.templateDir, store: ctx.store, mtime: ctx.project.sourceDateEpoch, specName: relative(ctx.project.root, tpl.out), extraFiles: extra, finish: hook?.finish }, tar);
   const after = await stat(tar);
-  const sha256 = res.sha256 ?? (await sha256File(tar, res.size));
   const sboms = hook?.docs() ?? [];
   await writeSbomsBeside(dir, sboms);
-  await writeFileAtomic(recordFile, JSON.stringify({ key, size: res.size, mtimeMs: after.mtimeMs, sha256 }), { sync: false });
-  await provenance(sha256, sboms);
+  const record = { key, size: res.size, mtimeMs: after.mtimeMs };
+  await writeFileAtomic(recordFile, JSON.stringify(record), { sync: false });
+  // hashed on another thread while the next stage (mksquashfs) runs; the record gets the digest then
+  const sha256Pending = res.sha256 ? Promise.resolve(res.sha256) : sha256FileOffThread(tar, res.size);
+  background(
+    sha256Pending.then(async (sha256) => {
+      await writeFileAtomic(recordFile, JSON.stringify({ ...record, sha256 }), { sync: false });
+      await provenance(sha256, sboms);
+    }),
+  );
   ctx.bus.emit({ type: "done", target: id, key, cached: false, ms: Date.now() - t0 });
-  return { kind, variant, yml: tpl.out, tar, id: key, size: res.size, cached: false, key, sha256 };
+  return { kind, variant, yml: tpl.out, tar, id: key, size: res.size, cached: false, key, sha256Pending };
 }

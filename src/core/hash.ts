@@ -23,6 +23,34 @@ export function hexOf(d: Digest): string {
   return d.slice("sha256:".length);
 }
 
+/**
+ * sha256 of a large file on another thread, so that the main thread (and the
+ * next stage: mksquashfs, qemu-img, writing the disk) goes on meanwhile; a
+ * disk image's provenance costs ~1 s per GB of hashing otherwise on the
+ * critical path. Small files are hashed here.
+ */
+export async function sha256FileOffThread(path: string, size: number): Promise<string> {
+  if (size < 16 << 20) return sha256File(path, size);
+  const { Worker } = await import("node:worker_threads");
+  const code = `
+    const { parentPort, workerData } = require("node:worker_threads");
+    const { createHash } = require("node:crypto");
+    const { createReadStream } = require("node:fs");
+    const h = createHash("sha256");
+    createReadStream(workerData, { highWaterMark: 4 << 20 })
+      .on("data", (c) => h.update(c))
+      .on("error", (e) => { throw e; })
+      .on("end", () => parentPort.postMessage(h.digest("hex")));`;
+  return new Promise((resolve, reject) => {
+    const w = new Worker(code, { eval: true, workerData: path });
+    w.once("message", (hex: string) => {
+      resolve(hex);
+      void w.terminate();
+    });
+    w.once("error", reject);
+  });
+}
+
 export async function sha256File(path: string, knownSize?: number): Promise<string> {
   // Small files (recipes, scripts, configs) in one read: a stream costs more than the hashing.
   if (knownSize !== undefined && knownSize < 1 << 20) return sha256Hex(await readFile(path));

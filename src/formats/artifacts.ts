@@ -2,7 +2,8 @@ import { readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../core/atomic.js";
 import type { EventBus } from "../core/events.js";
-import { sha256File } from "../core/hash.js";
+import { background, settleBackground } from "../core/background.js";
+import { sha256File, sha256FileOffThread } from "../core/hash.js";
 import { provenancePath, type ProvenanceSpec, writeProvenance } from "../compose/sbom/provenance.js";
 
 interface ArtifactRecord {
@@ -25,6 +26,8 @@ export interface Artifact {
   cached: boolean;
   /** The file's sha256, when it has a provenance record (hashed once, when made). */
   sha256?: string;
+  /** …or while it is being hashed on another thread. */
+  sha256Pending?: Promise<string>;
 }
 
 /**
@@ -53,10 +56,30 @@ export async function artifact(recordDir: string, id: string, out: string, key: 
   bus.emit({ type: "start", target: id, key });
   await produce();
   const after = await stat(out);
-  const sha256 = provenance ? await sha256File(out, after.size) : undefined;
-  await writeFileAtomic(recordFile, JSON.stringify({ key, size: after.size, mtimeMs: after.mtimeMs, sha256 } satisfies ArtifactRecord), { sync: false });
-  if (provenance) await writeProvenance(out, provenance, sha256!, key);
-  else await rm(provenancePath(out), { force: true }); // one from an earlier build would describe other bytes
+  const record = { key, size: after.size, mtimeMs: after.mtimeMs } satisfies ArtifactRecord;
+  await writeFileAtomic(recordFile, JSON.stringify(record), { sync: false });
   bus.emit({ type: "done", target: id, key, cached: false, ms: Date.now() - t0 });
-  return { path: out, id: key, size: after.size, cached: false, sha256 };
+  if (!provenance) {
+    await rm(provenancePath(out), { force: true }); // one from an earlier build would describe other bytes
+    return { path: out, id: key, size: after.size, cached: false };
+  }
+  // Hashed on another thread while the next stages run; settleArtifacts() waits for the provenance.
+  // Until then the record has no digest: a crash in between only means hashing it once more.
+  await rm(provenancePath(out), { force: true });
+  const sha256Pending = sha256FileOffThread(out, after.size);
+  background(
+    sha256Pending.then(async (sha256) => {
+      await writeFileAtomic(recordFile, JSON.stringify({ ...record, sha256 } satisfies ArtifactRecord), { sync: false });
+      await writeProvenance(out, provenance, sha256, key);
+    }),
+  );
+  return { path: out, id: key, size: after.size, cached: false, sha256Pending };
+}
+
+/** Wait for the outputs still being hashed and their provenance written (call before reporting the outputs). */
+export const settleArtifacts = settleBackground;
+
+/** An artifact's sha256, when it has one (waiting for an off-thread hash). */
+export async function artifactSha256(a: Artifact | undefined): Promise<string | undefined> {
+  return a?.sha256 ?? (await a?.sha256Pending);
 }

@@ -16,7 +16,7 @@ import { makeFat, overlay } from "../fs/fat.js";
 import { makeRootfsImg } from "../fs/rootfs-img.js";
 import { KILN_FORMAT } from "../graph/inputs.js";
 import type { Variant } from "../variant/knobs.js";
-import { type Artifact, artifact } from "./artifacts.js";
+import { type Artifact, artifact, artifactSha256, settleArtifacts } from "./artifacts.js";
 import { convert, FORMATS } from "./index.js";
 import type { ImagesConfig, PartitionConfig } from "../config/schema.js";
 import { SHARE_DIR } from "../core/paths.js";
@@ -104,6 +104,19 @@ export function profileCompression(cfg: ImagesConfig, profile = process.env.KILN
  * its inputs and reused when unchanged.
  */
 export async function buildDisks(ctx: ImageTargetContext, variant: Variant, want: DiskRequest): Promise<Record<string, Artifact>> {
+  let out: Record<string, Artifact>;
+  try {
+    out = await makeDisks(ctx, variant, want);
+  } catch (err) {
+    await settleArtifacts().catch(() => undefined);
+    throw err;
+  }
+  // outputs hashed off-thread for their provenance: done before the command reports them
+  await settleArtifacts();
+  return out;
+}
+
+async function makeDisks(ctx: ImageTargetContext, variant: Variant, want: DiskRequest): Promise<Record<string, Artifact>> {
   const cfg = ctx.project.config.images ?? {};
   const dir = join(ctx.outDir, variant.arch, variant.name);
   const recordDir = join(ctx.outDir, ".kiln", "records", variant.arch, variant.name);
@@ -120,7 +133,7 @@ export async function buildDisks(ctx: ImageTargetContext, variant: Variant, want
     target,
     params,
     internal: { sourceDateEpoch: epoch, ...internal },
-    deps: inputs.flatMap((a) => (a ? [{ name: basename(a.path), sha256: a.sha256, key: a.id }] : [])),
+    deps: inputs.flatMap((a) => (a ? [{ name: basename(a.path), sha256: a.sha256 ?? a.sha256Pending, key: a.id }] : [])),
   }) : undefined;
 
   const rootfsImg = async (from: Artifact, name: string, id: string) => {
@@ -131,7 +144,7 @@ export async function buildDisks(ctx: ImageTargetContext, variant: Variant, want
   };
 
   const tar = await buildImageTar(ctx, variant, "rootfs");
-  out["rootfs.tar"] = { path: tar.tar, id: tar.id, size: tar.size, cached: tar.cached, sha256: tar.sha256 };
+  out["rootfs.tar"] = { path: tar.tar, id: tar.id, size: tar.size, cached: tar.cached, sha256: tar.sha256, sha256Pending: tar.sha256Pending };
   const needImg = want.rootfsImg || want.live?.length || want.installer || want.iso;
   if (!needImg && !want.configImg) return out;
   if (needImg) out["rootfs.img"] = await rootfsImg(out["rootfs.tar"], "rootfs.img", `rootfs.img/${variant.arch}/${variant.name}`);
@@ -224,11 +237,11 @@ export async function buildDisks(ctx: ImageTargetContext, variant: Variant, want
     // The installer carries what it writes: rootfs.img and config.img (as EVE's), and the live ESP.
     const liveEsp = out["efi.img"] ?? (await liveEfi());
     const itar = await buildImageTar(ctx, variant, "installer", [
-      { path: "/bits/rootfs.img", file: img.path, size: img.size, id: img.id, sha256: img.sha256 },
-      { path: "/bits/config.img", file: conf.path, size: conf.size, id: conf.id, sha256: conf.sha256 },
-      ...(liveEsp ? [{ path: "/bits/efi.img", file: liveEsp.path, size: liveEsp.size, id: liveEsp.id, sha256: liveEsp.sha256 }] : []),
+      { path: "/bits/rootfs.img", file: img.path, size: img.size, id: img.id, sha256: await artifactSha256(img) },
+      { path: "/bits/config.img", file: conf.path, size: conf.size, id: conf.id, sha256: await artifactSha256(conf) },
+      ...(liveEsp ? [{ path: "/bits/efi.img", file: liveEsp.path, size: liveEsp.size, id: liveEsp.id, sha256: await artifactSha256(liveEsp) }] : []),
     ]);
-    out["installer.tar"] = { path: itar.tar, id: itar.id, size: itar.size, cached: itar.cached, sha256: itar.sha256 };
+    out["installer.tar"] = { path: itar.tar, id: itar.id, size: itar.size, cached: itar.cached, sha256: itar.sha256, sha256Pending: itar.sha256Pending };
     const iimg = await rootfsImg(out["installer.tar"], "rootfs_installer.img", `rootfs_installer.img/${variant.arch}/${variant.name}`);
     out["rootfs_installer.img"] = iimg;
     if (want.installer) {

@@ -30,7 +30,8 @@ export function toolVersion(): string {
 export interface ProvenanceInput {
   name: string;
   uri?: string;
-  sha256?: string;
+  /** (Or its promise: an output still being hashed off-thread; writeProvenance waits.) */
+  sha256?: string | Promise<string | undefined>;
   /** The input's kiln key, when it has one. */
   key?: string;
 }
@@ -50,11 +51,11 @@ export interface ProvenanceSpec {
 
 const digestOf = (sha: string | undefined) => (sha ? { digest: { sha256: sha.replace(/^sha256:/, "") } } : {});
 
-function descriptor(i: ProvenanceInput): Record<string, unknown> {
+function descriptor(i: ProvenanceInput & { sha256?: string }): Record<string, unknown> {
   return { name: i.name, ...(i.uri ? { uri: i.uri } : {}), ...digestOf(i.sha256), ...(i.key ? { annotations: { kilnKey: i.key } } : {}) };
 }
 
-export function provenanceStatement(out: string, spec: ProvenanceSpec, sha256: string, key: string): Record<string, unknown> {
+export function provenanceStatement(out: string, spec: ProvenanceSpec & { deps: (ProvenanceInput & { sha256?: string })[]; byproducts?: (ProvenanceInput & { sha256?: string })[] }, sha256: string, key: string): Record<string, unknown> {
   return {
     _type: STATEMENT_TYPE,
     subject: [{ name: basename(out), digest: { sha256 } }],
@@ -79,7 +80,9 @@ export const provenancePath = (out: string) => `${out}.provenance.json`;
 
 /** Write `<out>.provenance.json` unless it already holds exactly this (a cached output costs one small read). */
 export async function writeProvenance(out: string, spec: ProvenanceSpec, sha256: string, key: string): Promise<void> {
-  const text = `${JSON.stringify(provenanceStatement(out, spec, sha256, key), null, 2)}\n`;
+  const settle = (l: ProvenanceInput[] | undefined) => (l ? Promise.all(l.map(async (i) => ({ ...i, sha256: await i.sha256 }))) : undefined);
+  const [deps, byproducts] = await Promise.all([settle(spec.deps), settle(spec.byproducts)]);
+  const text = `${JSON.stringify(provenanceStatement(out, { ...spec, deps: deps!, byproducts }, sha256, key), null, 2)}\n`;
   const path = provenancePath(out);
   if ((await readFile(path, "utf8").catch(() => "")) === text) return;
   await writeFileAtomic(path, text, { sync: false });
