@@ -129,7 +129,8 @@ export async function buildPygos(step: BuildStep): Promise<LayerEntry[]> {
     KILN_SCRIPT: join(root, recipe.script),
     KILN_SYSROOT: sysroot,
   };
-  const ctx: Ctx = { step, recipe, env, buildRoot, roBinds: [root, ...tc.roBinds], binds: tc.binds };
+  // kiln's own helpers too: an installation under /tmp (a CI checkout) is hidden by the sandbox's private /tmp
+  const ctx: Ctx = { step, recipe, env, buildRoot, roBinds: [root, dirname(HELPERS), ...tc.roBinds], binds: tc.binds };
   if (recipe.reads.KILN_ROOTFS) {
     // The product's RELEASEPKG: built after the image, which its steps read.
     Object.assign(env, { ROOTFSIMG: join(buildRoot, "rootfs.img"), ROOTFSTAR: join(buildRoot, "rootfs.tar") });
