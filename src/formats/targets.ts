@@ -22,6 +22,11 @@ import type { ImagesConfig, PartitionConfig } from "../config/schema.js";
 import { SHARE_DIR } from "../core/paths.js";
 
 export interface DiskRequest {
+  /**
+   * A root file system made elsewhere (a Pygos product's rootfs.tar), instead of composing the
+   * variant's image spec; the outputs go to `dir`.
+   */
+  from?: { tar: Artifact; img?: Artifact; dir: string };
   /** The build profile (images.profiles): release (default) or dev (fast compression), or the project's own. */
   profile?: string;
   rootfsImg?: boolean;
@@ -118,9 +123,9 @@ export async function buildDisks(ctx: ImageTargetContext, variant: Variant, want
 
 async function makeDisks(ctx: ImageTargetContext, variant: Variant, want: DiskRequest): Promise<Record<string, Artifact>> {
   const cfg = ctx.project.config.images ?? {};
-  const dir = join(ctx.outDir, variant.arch, variant.name);
-  const recordDir = join(ctx.outDir, ".kiln", "records", variant.arch, variant.name);
-  const workDir = join(ctx.outDir, ".work", variant.arch, variant.name);
+  const dir = want.from?.dir ?? join(ctx.outDir, variant.arch, variant.name);
+  const recordDir = want.from ? join(dir, ".kiln", "records", "disks") : join(ctx.outDir, ".kiln", "records", variant.arch, variant.name);
+  const workDir = want.from ? join(dir, ".work", "disks") : join(ctx.outDir, ".work", variant.arch, variant.name);
   await mkdir(dir, { recursive: true });
   const epoch = ctx.project.sourceDateEpoch;
   const out: Record<string, Artifact> = {};
@@ -143,11 +148,11 @@ async function makeDisks(ctx: ImageTargetContext, variant: Variant, want: DiskRe
     }, prov(name, [from], { compression: comp.compression, compressionLevel: comp.compressionLevel, profile: comp.profile, maxSize, tools }));
   };
 
-  const tar = await buildImageTar(ctx, variant, "rootfs");
+  const tar = want.from ? { tar: want.from.tar.path, id: want.from.tar.id, size: want.from.tar.size, cached: want.from.tar.cached, sha256: undefined, sha256Pending: undefined } : await buildImageTar(ctx, variant, "rootfs");
   out["rootfs.tar"] = { path: tar.tar, id: tar.id, size: tar.size, cached: tar.cached, sha256: tar.sha256, sha256Pending: tar.sha256Pending };
   const needImg = want.rootfsImg || want.live?.length || want.installer || want.iso;
   if (!needImg && !want.configImg) return out;
-  if (needImg) out["rootfs.img"] = await rootfsImg(out["rootfs.tar"], "rootfs.img", `rootfs.img/${variant.arch}/${variant.name}`);
+  if (needImg) out["rootfs.img"] = want.from?.img ? want.from.img : await rootfsImg(out["rootfs.tar"], "rootfs.img", `rootfs.img/${variant.arch}/${variant.name}`);
   if (!(want.configImg || want.live?.length || want.installer || want.iso)) return out;
 
   // config.img: kiln's defaults, then the project's conf/ (the project wins).
@@ -231,6 +236,9 @@ async function makeDisks(ctx: ImageTargetContext, variant: Variant, want: DiskRe
     await rename(tmp, link);
   }
 
+  if ((want.installer || want.iso) && want.from) {
+    throw new KilnError("E_USAGE", "an installer is made from the image spec's installer.yml.in; a Pygos product has none", { hint: "build live (live.raw, live.qcow2 …) for a product" });
+  }
   if (want.installer || want.iso) {
     const img = out["rootfs.img"]!;
     const conf = out["config.img"];

@@ -34,6 +34,8 @@ export interface ProductOutput {
   path: string;
   size: number;
   cached: boolean;
+  /** rootfs.img: its file system (squashfs, ext4, erofs) */
+  format?: string;
 }
 
 const scalarVar = (ctx: { project: Project }, name: string) => {
@@ -232,7 +234,7 @@ async function rootfsImage(ctx: ProductContext, order: { name: string; record: S
   });
   return [
     { name: "rootfs.tar", path: tar.path, size: tar.size, cached: tar.cached, key: tarKey },
-    { name: "rootfs.img", path: img.path, size: img.size, cached: img.cached, key: imgKey },
+    { name: "rootfs.img", path: img.path, size: img.size, cached: img.cached, key: imgKey, format },
   ];
 }
 

@@ -102,6 +102,31 @@ describe("a Pygos product", () => {
     expect(ex.stdout).toContain("no input changed since the last build");
   });
 
+  it("puts the product's root file system into the same disks as an image spec's (live.raw, live.qcow2)", async () => {
+    const r = await build("host", ["live"]);
+    expect(r.code, r.stderr).toBe(0);
+    const root = join(cwd, "host");
+    // nothing of the product is built again; the disks are made around its rootfs.img
+    const done = r.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { type: string; target?: string; cached?: boolean });
+    expect(done.filter((e) => e.type === "done" && e.cached === false && e.target!.startsWith("pkg/"))).toEqual([]);
+    const gpt = (await execa("sgdisk", ["-p", join(root, "live.raw")])).stdout;
+    for (const name of ["EFI System", "IMGA", "IMGB", "CONFIG", "P3"]) expect(gpt).toContain(name);
+    // IMGA holds exactly the product's rootfs.img
+    const info = (await execa("sgdisk", ["-i", "2", join(root, "live.raw")])).stdout;
+    const first = Number(/First sector: (\d+)/.exec(info)![1]);
+    const img = await readFile(join(root, "rootfs.img"));
+    const fh = await (await import("node:fs/promises")).open(join(root, "live.raw"), "r");
+    const part = Buffer.alloc(img.length);
+    await fh.read(part, 0, img.length, first * 512);
+    await fh.close();
+    expect(part.equals(img)).toBe(true);
+    expect((await execa("qemu-img", ["info", "--output=json", join(root, "live.qcow2")])).stdout).toContain('"format": "qcow2"');
+    // an installer needs an installer image spec, which a product has not
+    const bad = await build("host", ["installer"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stdout + bad.stderr).toMatch(/has no installer image spec/);
+  });
+
   it("builds the same bytes from an empty store in other folders, with another TZ and umask", async () => {
     // The first build (the test above: this process's TZ and umask) against a second one elsewhere.
     const tree2 = await fixtureTree(join(await tempDir("pygos-tree-again"), "elsewhere", "pygos"), vars);

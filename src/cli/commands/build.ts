@@ -95,9 +95,32 @@ export async function buildTargets(inv: Invocation, words: string[], sets: strin
 }
 
 /** `kiln build --product NAME` (the global option, or KILN_PRODUCT): a Pygos product, in its build root (docs/pygos.md). */
-async function buildPygosProduct(inv: Invocation, words: string[]): Promise<CommandResult> {
+async function buildPygosProduct(inv: Invocation, words: string[], flags: BuildFlags = {}): Promise<CommandResult> {
   const { targets } = splitKnobWords(words);
-  return buildProduct(await openContext(inv.globals, inv.bus, { planProduct: false }), targets);
+  const images = targets.map((t) => imageTarget(t)).filter((i) => i !== undefined);
+  const ctx = await openContext(inv.globals, inv.bus, { planProduct: false });
+  const made = await buildProduct(ctx, targets.filter((t) => !imageTarget(t)));
+  if (!images.length) return made;
+  // The product's root file system into the same disks as an image spec's (live.raw, live.qcow2 …), in its build root.
+  const data = made.data as { outputs: { name: string; path: string; size: number; cached: boolean; key: string; format?: string }[] };
+  const out = (name: string) => {
+    const o = data.outputs.find((x) => x.name === name);
+    if (!o) throw new KilnError("E_USAGE", `the product has no ${name} to make disks from`, { hint: "build the whole product: kiln build --product NAME live (no package names)" });
+    return { path: o.path, id: o.key, size: o.size, cached: o.cached };
+  };
+  const product = ctx.project.pygos!.product!;
+  const img = data.outputs.find((x) => x.name === "rootfs.img");
+  const variant: Variant = { arch: ctx.arch, hv: "none", platform: product, format: img?.format ?? "squashfs", version: "product", name: product };
+  const lines = [made.text];
+  for (const i of images) {
+    if (i.req.installer || i.req.iso) throw new KilnError("E_USAGE", "a Pygos product has no installer image spec", { hint: "build live, live-raw, live-qcow2 … for a product" });
+    const disks = await buildDisks(ctx, variant, { ...i.req, ...(flags.profile ? { profile: flags.profile } : {}), from: { tar: out("rootfs.tar"), img: out("rootfs.img"), dir: ctx.outDir } });
+    for (const [name, a] of Object.entries(disks)) if (!data.outputs.some((o) => o.name === name)) {
+      data.outputs.push({ name, path: a.path, size: a.size, cached: a.cached, key: a.id });
+      lines.push(`${name.padEnd(16)} ${a.path}  ${a.size} bytes${a.cached ? " (unchanged)" : ""}`);
+    }
+  }
+  return { data, text: lines.filter(Boolean).join("\n") };
 }
 
 function buildFailed(failed: TargetResult[], total: number): KilnError {
@@ -137,7 +160,7 @@ export function registerBuild(program: Command): void {
       "\nExamples:\n  kiln build                       build every package\n  kiln build pkg/hello             build hello and what it depends on\n  kiln build rootfs                out/<arch>/<hv>-<platform>/rootfs.tar and rootfs.img\n  kiln build live                  … and config.img, live.raw, live.qcow2 (live.img → it)\n  kiln build live-gcp installer-iso\n  kiln build rootfs-xen ZARCH=arm64\n  kiln build rootfs --set PLATFORM=rt\n  kiln build live --profile dev --timings   fast compression; where the time went\n  kiln build --product router      a Pygos product: its packages, rootfs.tar, rootfs.img (and RELEASEPKG) in router/ (docs/pygos.md)",
     );
   cmd.action(action(cmd, async (inv: Invocation, args: string[], opts: { set: string[]; profile?: string; timings?: boolean }) =>
-    selectedProduct() ? buildPygosProduct(inv, args) : buildTargets(inv, args, opts.set, { profile: opts.profile, timings: opts.timings }),
+    selectedProduct() ? buildPygosProduct(inv, args, { profile: opts.profile }) : buildTargets(inv, args, opts.set, { profile: opts.profile, timings: opts.timings }),
   ));
 }
 
