@@ -52,30 +52,9 @@ mkfs.vfat --invariant -F 32 -i 0e5f0000 -n EFI -C "$work/esp.img" 36864 >/dev/nu
 mcopy -s -m -p -Q -i "$work/esp.img" "$work/esp/EFI" ::/
 
 # live.raw: partition table, then each image at its partition's start
-mib() { echo $((($(stat -c %s "$1") + MiB - 1) / MiB)); }
-esp=36 img=$(mib "$out/rootfs.img") conf=$(mib "$out/config.img") persist=8
-s_esp=1
-s_imga=$((s_esp + esp))
-s_imgb=$((s_imga + img))
-s_conf=$((s_imgb + img))
-s_persist=$((s_conf + conf))
-end=$((s_persist + persist))
-truncate -s $(((end + 1) * MiB)) "$out/live.raw"
-sec=$((MiB / 512))
-sfdisk -q --no-reread --no-tell-kernel "$out/live.raw" >/dev/null <<EOF
-label: gpt
-unit: sectors
-start=$((s_esp * sec)), size=$((esp * sec)), type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name="EFI System"
-start=$((s_imga * sec)), size=$((img * sec)), type=5DFBF5F4-2848-4BAC-AA5E-0D9A20B745A6, name="IMGA", attrs="GUID:49,56"
-start=$((s_imgb * sec)), size=$((img * sec)), type=5DFBF5F4-2848-4BAC-AA5E-0D9A20B745A6, name="IMGB"
-start=$((s_conf * sec)), size=$((conf * sec)), type=13307E62-CD9C-4920-8F9B-91B45828B798, name="CONFIG"
-start=$((s_persist * sec)), size=$((persist * sec)), type=5F24425A-2DFA-11E8-A270-7B663FACCC2C, name="P3"
-EOF
-put() { dd if="$1" of="$out/live.raw" bs=1M seek="$2" conv=notrunc,sparse status=none; }
-put "$work/esp.img" "$s_esp"
-put "$out/rootfs.img" "$s_imga"
-put "$out/rootfs.img" "$s_imgb"
-put "$out/config.img" "$s_conf"
+# shellcheck source=bench/eve-live.sh
+source "$(dirname "$(realpath "$0")")/eve-live.sh"
+eve_live_raw "$out" "$work/esp.img"
 
 # live.qcow2
 qemu-img convert -q -f raw -O qcow2 "$out/live.raw" "$out/live.qcow2"

@@ -78,6 +78,8 @@ if [ ! -f "$3/kiln.lock" ] || [ ! -d "$3/pkg/kernel" ]; then
 fi
 out=$(realpath -m "$1") debs=$(realpath -m "$2") proj=$(realpath "$3") jobs=${4:-$(nproc)}
 here=$(dirname "$(realpath "$0")")
+# shellcheck source=bench/eve-live.sh
+source "$here/eve-live.sh"
 work=$out/.work
 root=$work/root # the root file system, unpacked
 arch=amd64 hv=kvm
@@ -153,32 +155,8 @@ make_squashfs() {
 
 # make_disk: live.raw (EVE's live layout, src/disk/layout.ts EVE_LIVE) and live.qcow2
 make_disk() {
-  local esp=36 img conf persist=8 sec=$((MiB / 512)) s_esp s_imga s_imgb s_conf s_persist end
-  mib() { echo $((($(stat -c %s "$1") + MiB - 1) / MiB)); }
-  img=$(mib "$out/rootfs.img") conf=$(mib "$out/config.img")
-  s_esp=1
-  s_imga=$((s_esp + esp))
-  s_imgb=$((s_imga + img))
-  s_conf=$((s_imgb + img))
-  s_persist=$((s_conf + conf))
-  end=$((s_persist + persist))
-  rm -f "$out/live.raw" "$out/live.qcow2"
-  truncate -s $(((end + 1) * MiB)) "$out/live.raw"
-  # IMGA: gptprio priority 2 (bit 49) and successful (bit 56); IMGB: priority 0
-  sfdisk -q --no-reread --no-tell-kernel "$out/live.raw" >/dev/null <<EOF
-label: gpt
-unit: sectors
-start=$((s_esp * sec)), size=$((esp * sec)), type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name="EFI System"
-start=$((s_imga * sec)), size=$((img * sec)), type=5DFBF5F4-2848-4BAC-AA5E-0D9A20B745A6, name="IMGA", attrs="GUID:49,56"
-start=$((s_imgb * sec)), size=$((img * sec)), type=5DFBF5F4-2848-4BAC-AA5E-0D9A20B745A6, name="IMGB"
-start=$((s_conf * sec)), size=$((conf * sec)), type=13307E62-CD9C-4920-8F9B-91B45828B798, name="CONFIG"
-start=$((s_persist * sec)), size=$((persist * sec)), type=5F24425A-2DFA-11E8-A270-7B663FACCC2C, name="P3"
-EOF
-  put() { dd if="$1" of="$out/live.raw" bs=1M seek="$2" conv=notrunc,sparse status=none; }
-  put "$out/efi.img" "$s_esp"
-  put "$out/rootfs.img" "$s_imga"
-  put "$out/rootfs.img" "$s_imgb"
-  put "$out/config.img" "$s_conf"
+  rm -f "$out/live.qcow2"
+  eve_live_raw "$out" "$out/efi.img"
   step gpt
   qemu-img convert -q -f raw -O qcow2 "$out/live.raw" "$out/live.qcow2"
   step qcow2

@@ -402,6 +402,16 @@ function timed(argv, { stdoutFile, env } = {}) {
 
 const syncDisks = () => spawnSync("sync");
 
+/** One rep of a side-by-side pair: kiln first on even reps, the bare side first on odd ones (neither always meets a warmer machine). */
+function repPair(i, kilnRun, bareRun) {
+  if (i % 2 === 0) {
+    const k = kilnRun();
+    return [k, bareRun()];
+  }
+  const b = bareRun();
+  return [kilnRun(), b];
+}
+
 /**
  * (e) `kiln build rootfs.tar` of the ~400 MB image project (bench/gen-compose.mjs:
  * a 250 MiB package of 4 large files, 3 of 1500 small files, kernel, init,
@@ -511,15 +521,7 @@ async function measureDisk(ctx) {
   const bareRss = [];
   const cpuRatio = [];
   for (let i = 0; i < reps; i++) {
-    let k;
-    let b;
-    if (i % 2 === 0) {
-      k = build();
-      b = bare();
-    } else {
-      b = bare();
-      k = build();
-    }
+    const [k, b] = repPair(i, build, bare);
     kw.push(k.wall);
     bw.push(b.wall);
     ratio.push(k.wall / b.wall);
@@ -746,15 +748,7 @@ async function measureExampleCold(ctx) {
   const self = [];
   let kLast;
   for (let i = 0; i < reps; i++) {
-    let k;
-    let b;
-    if (i % 2 === 0) {
-      k = build();
-      b = bare();
-    } else {
-      b = bare();
-      k = build();
-    }
+    const [k, b] = repPair(i, build, bare);
     kw.push(k.wall);
     bw.push(b.wall);
     ratio.push(k.wall / b.wall);
@@ -834,15 +828,7 @@ async function measureExampleEdit(ctx) {
   const steps = [];
   for (let i = 0; i < reps; i++) {
     edit(i);
-    let k;
-    let b;
-    if (i % 2 === 0) {
-      k = build();
-      b = bare();
-    } else {
-      b = bare();
-      k = build();
-    }
+    const [k, b] = repPair(i, build, bare);
     kw.push(k.wall);
     bw.push(b.wall);
     ratio.push(k.wall / b.wall);
@@ -892,15 +878,7 @@ async function measureExampleBoot(ctx) {
   let accel = "";
   let image = "";
   for (let i = 0; i < reps; i++) {
-    let k;
-    let b;
-    if (i % 2 === 0) {
-      k = kilnBoot();
-      b = bareBoot();
-    } else {
-      b = bareBoot();
-      k = kilnBoot();
-    }
+    const [k, b] = repPair(i, kilnBoot, bareBoot);
     kb.push(k.boot);
     kw.push(k.wall);
     bb.push(b.boot);

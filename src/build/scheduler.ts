@@ -55,8 +55,12 @@ async function criticalPaths(plan: Plan, store: Store): Promise<Map<string, numb
   await Promise.all(
     plan.order.map(async (id) => {
       const n = plan.nodes.get(id)!;
+      if (n.cached) {
+        own.set(id, 0); // no stat on a no-op build
+        return;
+      }
       const sizes = await Promise.all(Object.values(n.record.sources).map((sha) => stat(downloadPath(store, sha)).then((st) => st.size, () => 0)));
-      own.set(id, n.cached ? 0 : 0.2 + sizes.reduce((a, b) => a + b, 0) / 30e6);
+      own.set(id, 0.2 + sizes.reduce((a, b) => a + b, 0) / 30e6);
     }),
   );
   const dependents = new Map<string, string[]>(plan.order.map((id) => [id, []]));

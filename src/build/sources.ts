@@ -18,7 +18,6 @@ export interface FetchOptions {
   onProgress?: (msg: string) => void;
 }
 
-export { downloadDir } from "../store/downloads.js";
 
 export function downloadPath(store: Store, sha256: string): string {
   return join(downloadDir(store), sha256);

@@ -135,7 +135,7 @@ export async function buildImageTar(ctx: ImageTargetContext, variant: Variant, k
   const record = { key, size: res.size, mtimeMs: after.mtimeMs };
   await writeFileAtomic(recordFile, JSON.stringify(record), { sync: false });
   // hashed on another thread while the next stage (mksquashfs) runs; the record gets the digest then
-  const sha256Pending = res.sha256 ? Promise.resolve(res.sha256) : sha256FileOffThread(tar, res.size);
+  const sha256Pending = sha256FileOffThread(tar, res.size);
   background(
     sha256Pending.then(async (sha256) => {
       await writeFileAtomic(recordFile, JSON.stringify({ ...record, sha256 }), { sync: false });

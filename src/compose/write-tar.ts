@@ -17,7 +17,7 @@ export interface TarResult {
  * whose target sorts after it (or is gone) is written as a copy, so every
  * reader can extract the archive in one pass.
  */
-export async function writeTreeTar(tree: Tree, out: string, mtime: number, opts: { sha256?: boolean } = {}): Promise<TarResult> {
+export async function writeTreeTar(tree: Tree, out: string, mtime: number): Promise<TarResult> {
   const paths = [...tree.nodes.keys()];
   const all = new Set(paths);
   for (const p of paths) {
@@ -31,7 +31,7 @@ export async function writeTreeTar(tree: Tree, out: string, mtime: number, opts:
   }
   const sorted = [...all].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const tmp = tempPathFor(out);
-  const w = new TarWriter(tmp, { sha256: opts.sha256 });
+  const w = new TarWriter(tmp);
   const written = new Set<string>();
   try {
     for (const path of sorted) {

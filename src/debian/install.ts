@@ -222,7 +222,7 @@ export class Installer {
       await walkTar(file, data, async (h, body) => {
         const p = abs(h.name);
         const links = missing.get(p);
-        if (!links || (h.type !== "file")) return;
+        if (!links || h.type !== "file") return;
         const source = await this.keepBody(body, h.size ?? 0);
         const group = ++this.groups;
         for (const l of links) c.entries.push({ path: l.path, name: l.name, entry: { path: l.path, type: "file", mode: (h.mode ?? 0o644) & 0o7777, uid: h.uid ?? 0, gid: h.gid ?? 0, source, size: h.size ?? 0 }, group, kept: true });

@@ -2,7 +2,7 @@ import { readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../core/atomic.js";
 import type { EventBus } from "../core/events.js";
-import { background, settleBackground } from "../core/background.js";
+import { background } from "../core/background.js";
 import { sha256File, sha256FileOffThread } from "../core/hash.js";
 import { provenancePath, type ProvenanceSpec, writeProvenance } from "../compose/sbom/provenance.js";
 
@@ -59,13 +59,10 @@ export async function artifact(recordDir: string, id: string, out: string, key: 
   const record = { key, size: after.size, mtimeMs: after.mtimeMs } satisfies ArtifactRecord;
   await writeFileAtomic(recordFile, JSON.stringify(record), { sync: false });
   bus.emit({ type: "done", target: id, key, cached: false, ms: Date.now() - t0 });
-  if (!provenance) {
-    await rm(provenancePath(out), { force: true }); // one from an earlier build would describe other bytes
-    return { path: out, id: key, size: after.size, cached: false };
-  }
-  // Hashed on another thread while the next stages run; settleArtifacts() waits for the provenance.
+  await rm(provenancePath(out), { force: true }); // one from an earlier build would describe other bytes
+  if (!provenance) return { path: out, id: key, size: after.size, cached: false };
+  // Hashed on another thread while the next stages run; settleBackground() waits for the provenance.
   // Until then the record has no digest: a crash in between only means hashing it once more.
-  await rm(provenancePath(out), { force: true });
   const sha256Pending = sha256FileOffThread(out, after.size);
   background(
     sha256Pending.then(async (sha256) => {
@@ -75,9 +72,6 @@ export async function artifact(recordDir: string, id: string, out: string, key: 
   );
   return { path: out, id: key, size: after.size, cached: false, sha256Pending };
 }
-
-/** Wait for the outputs still being hashed and their provenance written (call before reporting the outputs). */
-export const settleArtifacts = settleBackground;
 
 /** An artifact's sha256, when it has one (waiting for an off-thread hash). */
 export async function artifactSha256(a: Artifact | undefined): Promise<string | undefined> {

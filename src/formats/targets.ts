@@ -16,7 +16,8 @@ import { makeFat, overlay } from "../fs/fat.js";
 import { makeRootfsImg } from "../fs/rootfs-img.js";
 import { KILN_FORMAT } from "../graph/inputs.js";
 import type { Variant } from "../variant/knobs.js";
-import { type Artifact, artifact, artifactSha256, settleArtifacts } from "./artifacts.js";
+import { type Artifact, artifact, artifactSha256 } from "./artifacts.js";
+import { settleBackground } from "../core/background.js";
 import { convert, FORMATS } from "./index.js";
 import type { ImagesConfig, PartitionConfig } from "../config/schema.js";
 import { SHARE_DIR } from "../core/paths.js";
@@ -113,11 +114,11 @@ export async function buildDisks(ctx: ImageTargetContext, variant: Variant, want
   try {
     out = await makeDisks(ctx, variant, want);
   } catch (err) {
-    await settleArtifacts().catch(() => undefined);
+    await settleBackground().catch(() => undefined);
     throw err;
   }
   // outputs hashed off-thread for their provenance: done before the command reports them
-  await settleArtifacts();
+  await settleBackground();
   return out;
 }
 

@@ -97,9 +97,10 @@ export async function buildTargets(inv: Invocation, words: string[], sets: strin
 /** `kiln build --product NAME` (the global option, or KILN_PRODUCT): a Pygos product, in its build root (docs/pygos.md). */
 async function buildPygosProduct(inv: Invocation, words: string[], flags: BuildFlags = {}): Promise<CommandResult> {
   const { targets } = splitKnobWords(words);
-  const images = targets.map((t) => imageTarget(t)).filter((i) => i !== undefined);
+  const parsed = targets.map((t) => ({ t, image: imageTarget(t) }));
+  const images = parsed.flatMap((w) => (w.image ? [w.image] : []));
   const ctx = await openContext(inv.globals, inv.bus, { planProduct: false });
-  const made = await buildProduct(ctx, targets.filter((t) => !imageTarget(t)));
+  const made = await buildProduct(ctx, parsed.filter((w) => !w.image).map((w) => w.t));
   if (!images.length) return made;
   // The product's root file system into the same disks as an image spec's (live.raw, live.qcow2 …), in its build root.
   const data = made.data as { outputs: { name: string; path: string; size: number; cached: boolean; key: string; format?: string }[] };

@@ -4,7 +4,7 @@ import { createReadStream } from "node:fs";
 import { cp, mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { downloadDir } from "../../build/sources.js";
+import { downloadDir } from "../../store/downloads.js";
 import { KilnError } from "../../core/errors.js";
 import { resolveVariant, splitKnobWords } from "../../variant/knobs.js";
 import { openContext } from "../context.js";
