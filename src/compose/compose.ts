@@ -23,6 +23,8 @@ export interface ComposeInput {
   extraFiles?: { path: string; file: string; size: number }[];
   /** Called with the finished tree before it is written; the files it returns are added last (the SBOMs, which list the tree's files). */
   finish?: (tree: Tree) => Promise<{ path: string; data: Buffer }[]>;
+  /** Hash the tar on another thread while it is written (TarResult.sha256). */
+  sha256?: boolean;
 }
 
 interface LoadedImage {
@@ -205,6 +207,5 @@ export async function composeRootfs(input: ComposeInput, out: string): Promise<T
   const seq = tree.nextLayer();
   for (const x of input.extraFiles ?? []) tree.set(normal(x.path), { type: "file", mode: 0o644, uid: 0, gid: 0, content: { file: x.file, offset: 0, size: x.size } }, seq);
   for (const f of (await input.finish?.(tree)) ?? []) tree.set(normal(f.path), { type: "file", mode: 0o644, uid: 0, gid: 0, content: { data: f.data } }, seq);
-  // not hashed here: the caller hashes it on another thread while the next stage runs
-  return writeTreeTar(tree, out, input.mtime);
+  return writeTreeTar(tree, out, input.mtime, { sha256: input.sha256 });
 }

@@ -1,5 +1,6 @@
-import { createHash, type Hash } from "node:crypto";
 import { closeSync, openSync, readSync, writeSync } from "node:fs";
+import type { FollowHash } from "../core/hash.js";
+import { native } from "../core/native.js";
 import type { TarIndexEntry } from "./tarindex.js";
 
 /**
@@ -7,7 +8,9 @@ import type { TarIndexEntry } from "./tarindex.js";
  * file systems at close to copy speed. Hand-written because the streaming
  * writers (tar-stream) cost several small writes and a stream per entry, which
  * for thousands of small files is most of the time; here an entry is a header
- * encode plus one ranged read from the layer file into the buffer.
+ * encode plus one ranged read from the layer file into the buffer, and a
+ * large file's bytes go from the layer file to the tar in the kernel
+ * (copy_file_range, as `cat` does), never through JavaScript.
  * Headers are ustar; a pax record carries what ustar cannot hold (long names
  * and link targets, big ids and sizes, xattrs).
  *
@@ -18,7 +21,12 @@ export interface TarHeader extends Pick<TarIndexEntry, "name" | "type" | "mode" 
 }
 
 const TYPEFLAG: Record<TarHeader["type"], string> = { file: "0", link: "1", symlink: "2", "character-device": "3", "block-device": "4", directory: "5", fifo: "6" };
-const BUF = 8 << 20;
+/** Output buffer: headers and small files gather here. Small enough to stay in the CPU's cache. */
+const BUF = 1 << 20;
+/** Bodies from this size on are copied in the kernel; below it a read into the buffer costs less than flushing it. */
+const DIRECT_MIN = 64 << 10;
+/** copy_file_range errors that mean "not between these files": copy through the buffer instead. */
+const NO_DIRECT = new Set(["EXDEV", "ENOSYS", "EOPNOTSUPP", "EINVAL", "ENOTSUP", "EPERM"]);
 
 function octal(buf: Buffer, off: number, len: number, v: number): boolean {
   const s = v.toString(8);
@@ -50,23 +58,32 @@ export class TarWriter {
   private readonly fd: number;
   private readonly buf = Buffer.alloc(BUF);
   private used = 0;
-  /** Hashing costs as much as the copying: only when the caller wants the digest. */
-  private readonly hash?: Hash;
+  /** Bytes in the file so far (the buffer goes after them). */
   private total = 0;
   private readonly inputs = new Map<string, number>();
+  /** Large bodies copied in the kernel, until a file system says it cannot. */
+  private direct = native();
 
-  constructor(path: string, opts: { sha256?: boolean } = {}) {
+  /** Told how far the file is written after every write (a hash of it on another thread). */
+  private follow?: FollowHash;
+
+  constructor(path: string) {
     this.fd = openSync(path, "wx", 0o644);
-    if (opts.sha256) this.hash = createHash("sha256");
+  }
+
+  /** Report progress to `f` from now on (the file exists once the writer does, so `f` can open it). */
+  followWith(f: FollowHash): void {
+    this.follow = f;
+    f.advance(this.total);
   }
 
   private flush(): void {
     if (!this.used) return;
-    this.hash?.update(this.buf.subarray(0, this.used));
     let off = 0;
-    while (off < this.used) off += writeSync(this.fd, this.buf, off, this.used - off);
+    while (off < this.used) off += writeSync(this.fd, this.buf, off, this.used - off, this.total + off);
     this.total += this.used;
     this.used = 0;
+    this.follow?.advance(this.total);
   }
 
   private room(n: number): void {
@@ -74,6 +91,15 @@ export class TarWriter {
   }
 
   private put(b: Buffer): void {
+    if (b.length > BUF) {
+      // bigger than the buffer (an SBOM of a large image): straight to the file
+      this.flush();
+      let off = 0;
+      while (off < b.length) off += writeSync(this.fd, b, off, b.length - off, this.total + off);
+      this.total += b.length;
+      this.follow?.advance(this.total);
+      return;
+    }
     this.room(b.length);
     b.copy(this.buf, this.used);
     this.used += b.length;
@@ -141,6 +167,19 @@ export class TarWriter {
       fd = openSync(file, "r");
       this.inputs.set(file, fd);
     }
+    if (this.direct && size >= DIRECT_MIN) {
+      this.flush();
+      try {
+        const n = this.direct.copyFileRange(fd, offset, this.fd, this.total, size);
+        if (n !== size) throw new Error(`${file} ended early at ${offset + n}`);
+        this.total += n;
+        this.follow?.advance(this.total);
+        return;
+      } catch (err) {
+        if (!NO_DIRECT.has((err as NodeJS.ErrnoException).code ?? "")) throw err;
+        this.direct = null; // and copy this one through the buffer, over whatever part landed
+      }
+    }
     let left = size;
     let pos = offset;
     while (left > 0) {
@@ -153,15 +192,15 @@ export class TarWriter {
     }
   }
 
-  /** Two zero blocks, flush, close; returns the sha256 and size of the tar. */
-  finish(): { sha256?: string; size: number } {
+  /** Two zero blocks, flush, close; returns the size of the tar. */
+  finish(): { size: number } {
     this.room(1024);
     this.buf.fill(0, this.used, this.used + 1024);
     this.used += 1024;
     this.flush();
     closeSync(this.fd);
     this.closeInputs();
-    return { sha256: this.hash?.digest("hex"), size: this.total };
+    return { size: this.total };
   }
 
   abort(): void {

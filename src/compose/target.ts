@@ -128,14 +128,14 @@ export async function buildImageTar(ctx: ImageTargetContext, variant: Variant, k
   ctx.bus.emit({ type: "start", target: id, key });
   await mkdir(dir, { recursive: true });
   const hook = sbom ? sbomHook(sbomInput, sbom) : undefined;
-  const res = await composeRootfs({ spec, specText: text, specDir: tpl.templateDir, store: ctx.store, mtime: ctx.project.sourceDateEpoch, specName: relative(ctx.project.root, tpl.out), extraFiles: extra, finish: hook?.finish }, tar);
+  const res = await composeRootfs({ spec, specText: text, specDir: tpl.templateDir, store: ctx.store, mtime: ctx.project.sourceDateEpoch, specName: relative(ctx.project.root, tpl.out), extraFiles: extra, finish: hook?.finish, sha256: true }, tar);
   const after = await stat(tar);
   const sboms = hook?.docs() ?? [];
   await writeSbomsBeside(dir, sboms);
   const record = { key, size: res.size, mtimeMs: after.mtimeMs };
   await writeFileAtomic(recordFile, JSON.stringify(record), { sync: false });
-  // hashed on another thread while the next stage (mksquashfs) runs; the record gets the digest then
-  const sha256Pending = sha256FileOffThread(tar, res.size);
+  // hashed on another thread as it was written, finishing while the next stage (mksquashfs) starts; the record gets the digest then
+  const sha256Pending = res.sha256 ?? sha256FileOffThread(tar, res.size);
   background(
     sha256Pending.then(async (sha256) => {
       await writeFileAtomic(recordFile, JSON.stringify({ ...record, sha256 }), { sync: false });

@@ -1,11 +1,12 @@
 import { rename, rm } from "node:fs/promises";
 import { tempPathFor } from "../core/atomic.js";
+import { type FollowHash, sha256Follow } from "../core/hash.js";
 import { TarWriter } from "./tar-writer.js";
 import type { Node, Tree } from "./tree.js";
 
 export interface TarResult {
-  /** Only when asked for: the composed tar is identified by the key of its inputs. */
-  sha256?: string;
+  /** Only when asked for: the tar's sha256, hashed on another thread as it is written; settles after the write. */
+  sha256?: Promise<string>;
   size: number;
   entries: number;
 }
@@ -17,7 +18,7 @@ export interface TarResult {
  * whose target sorts after it (or is gone) is written as a copy, so every
  * reader can extract the archive in one pass.
  */
-export async function writeTreeTar(tree: Tree, out: string, mtime: number): Promise<TarResult> {
+export async function writeTreeTar(tree: Tree, out: string, mtime: number, opts: { sha256?: boolean } = {}): Promise<TarResult> {
   const paths = [...tree.nodes.keys()];
   const all = new Set(paths);
   for (const p of paths) {
@@ -33,7 +34,9 @@ export async function writeTreeTar(tree: Tree, out: string, mtime: number): Prom
   const tmp = tempPathFor(out);
   const w = new TarWriter(tmp);
   const written = new Set<string>();
+  let follow: FollowHash | undefined;
   try {
+    if (opts.sha256) w.followWith((follow = await sha256Follow(tmp)));
     for (const path of sorted) {
       let node: Node = tree.nodes.get(path)!;
       if (node.type === "link") {
@@ -66,8 +69,9 @@ export async function writeTreeTar(tree: Tree, out: string, mtime: number): Prom
     }
     const res = w.finish();
     await rename(tmp, out);
-    return { ...res, entries: written.size };
+    return { ...res, entries: written.size, sha256: follow?.end(res.size) };
   } catch (err) {
+    follow?.abort();
     w.abort();
     await rm(tmp, { force: true });
     throw err;

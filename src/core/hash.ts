@@ -51,6 +51,91 @@ export async function sha256FileOffThread(path: string, size: number): Promise<s
   });
 }
 
+/** The sha256 of a file being written, computed on another thread as it grows (see sha256Follow). */
+export interface FollowHash {
+  /** The first `bytes` bytes of the file are written: hash up to there. */
+  advance(bytes: number): void;
+  /** The file is complete at `size` bytes: its digest (hex) once the thread has read it all. */
+  end(size: number): Promise<string>;
+  /** Stop: the file is abandoned. */
+  abort(): void;
+}
+
+/**
+ * Hash a file while it is being written: a worker thread reads (from the page
+ * cache) what the writer reports as written and hashes it, so the digest is
+ * ready about when the last byte is written instead of one full read later.
+ * Composing copies layer bytes in the kernel (copy_file_range), so they never
+ * pass through JavaScript; hashing them as they land keeps both cores busy.
+ * The writer and the worker share two counters (bytes written, state) through
+ * a SharedArrayBuffer; the worker sleeps on the first until it moves.
+ */
+export async function sha256Follow(path: string): Promise<FollowHash> {
+  const { Worker } = await import("node:worker_threads");
+  const { closeSync, openSync } = await import("node:fs");
+  const sab = new SharedArrayBuffer(16);
+  const shared = new BigInt64Array(sab); // [0] bytes written, [1] state: 0 writing, 1 complete, 2 aborted
+  const fd = openSync(path, "r"); // closed here when the worker is done (a worker may not close what it did not open)
+  const code = `
+    const { parentPort, workerData } = require("node:worker_threads");
+    const { createHash } = require("node:crypto");
+    const { readSync } = require("node:fs");
+    const shared = new BigInt64Array(workerData.sab);
+    const h = createHash("sha256");
+    const buf = Buffer.allocUnsafe(1 << 20);
+    let done = 0;
+    for (;;) {
+      const written = Number(Atomics.load(shared, 0));
+      if (done < written) {
+        const n = readSync(workerData.fd, buf, 0, Math.min(buf.length, written - done), done);
+        if (n <= 0) throw new Error("the file ends at " + done + ", " + written + " bytes were written");
+        h.update(buf.subarray(0, n));
+        done += n;
+        continue;
+      }
+      const state = Atomics.load(shared, 1);
+      if (state === 2n) break;
+      if (state === 1n) {
+        if (done < Number(Atomics.load(shared, 0))) continue;
+        parentPort.postMessage(h.digest("hex"));
+        break;
+      }
+      Atomics.wait(shared, 0, BigInt(written), 200);
+    }`;
+  const worker = new Worker(code, { eval: true, workerData: { sab, fd } });
+  worker.once("exit", () => closeSync(fd));
+  worker.unref(); // a writer that fails and never calls end() or abort() must not keep kiln alive
+  const digest = new Promise<string>((resolve, reject) => {
+    worker.once("message", (hex: string) => resolve(hex));
+    worker.once("error", reject);
+    worker.once("exit", (code) => reject(new Error(`the hashing thread stopped (exit code ${code}) before the file was complete`)));
+  });
+  digest.catch(() => undefined); // observed by end(); an aborted file's promise is never awaited
+  let stopped = false;
+  const signal = (index: number, v: number) => {
+    Atomics.store(shared, index, BigInt(v));
+    Atomics.notify(shared, 0);
+  };
+  return {
+    advance: (bytes) => signal(0, bytes),
+    end: async (size) => {
+      worker.ref();
+      signal(0, size);
+      signal(1, 1);
+      try {
+        return await digest;
+      } finally {
+        stopped = true;
+      }
+    },
+    abort: () => {
+      if (stopped) return;
+      stopped = true;
+      signal(1, 2); // the worker stops; its exit closes the descriptor
+    },
+  };
+}
+
 export async function sha256File(path: string, knownSize?: number): Promise<string> {
   // Small files (recipes, scripts, configs) in one read: a stream costs more than the hashing.
   if (knownSize !== undefined && knownSize < 1 << 20) return sha256Hex(await readFile(path));

@@ -1,4 +1,4 @@
-import { sha256Hex, stableJson } from "../../core/hash.js";
+import { sha256Hex } from "../../core/hash.js";
 import { isoTime, ociPurl, uuidV5 } from "./ids.js";
 import type { DebPackage, Inventory, KilnPackage } from "./inventory.js";
 import { spdxLicenseId } from "./licenses.js";
@@ -87,6 +87,6 @@ export function renderCycloneDx(inv: Inventory): Json {
       ...inv.debs.map((d) => ({ ref: d.purl, dependsOn: [] })),
     ],
   };
-  bom.serialNumber = `urn:uuid:${uuidV5(sha256Hex(stableJson(bom)))}`;
+  bom.serialNumber = `urn:uuid:${uuidV5(sha256Hex(JSON.stringify(bom)))}`;
   return bom;
 }

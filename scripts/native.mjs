@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+// Compile native/kiln_native.c (ranged copy_file_range for composing images) into
+// dist/native/kiln_native.node with the C compiler and the Node-API headers of the
+// node-api-headers package (no node-gyp, no download of Node's sources). kiln works
+// without it (src/core/native.ts falls back to read/write), so a missing compiler is a
+// warning, not a failed build. Skipped when the module is newer than its source.
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, renameSync, statSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const src = join(root, "native", "kiln_native.c");
+const out = join(root, "dist", "native", "kiln_native.node");
+if (process.platform !== "linux") process.exit(0); // copy_file_range(2) is Linux's
+if (existsSync(out) && statSync(out).mtimeMs >= statSync(src).mtimeMs) process.exit(0);
+let include;
+try {
+  include = join(dirname(createRequire(import.meta.url).resolve("node-api-headers/package.json")), "include");
+} catch {
+  include = "/usr/include/node"; // installed without dev dependencies: Node's own headers, when present
+}
+mkdirSync(dirname(out), { recursive: true });
+const tmp = `${out}.tmp`;
+const cc = process.env.CC || "cc";
+try {
+  execFileSync(cc, ["-O2", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-I", include, "-o", tmp, src], { stdio: ["ignore", "inherit", "inherit"] });
+  renameSync(tmp, out);
+} catch (err) {
+  console.warn(`kiln: could not compile ${src} with ${cc} (${err.message.split("\n")[0]}); images are composed with read/write instead of copy_file_range`);
+}
