@@ -62,6 +62,16 @@ export async function writeImage(store: Store, spec: ImageSpec): Promise<Descrip
   return { ...desc, platform: { architecture: spec.arch, os: "linux" } };
 }
 
-export async function readManifest(store: Store, desc: Descriptor): Promise<Manifest> {
-  return store.readJson<Manifest>(desc.digest);
+/** Manifests by digest: a blob never changes, and a build reads each dependency's manifest once per dependent. */
+const manifests = new Map<string, Promise<Manifest>>();
+
+export function readManifest(store: Store, desc: Descriptor): Promise<Manifest> {
+  const key = `${store.root}\0${desc.digest}`;
+  let m = manifests.get(key);
+  if (!m) {
+    m = store.readJson<Manifest>(desc.digest);
+    manifests.set(key, m);
+    m.catch(() => manifests.delete(key)); // a missing or unreadable blob is not remembered
+  }
+  return m;
 }

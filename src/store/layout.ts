@@ -168,29 +168,51 @@ export class Store {
 
   /** Change index.json under the store lock (other kiln processes) and a mutex (this one). */
   async updateIndex(fn: (idx: OciIndex) => OciIndex | undefined): Promise<void> {
-    await this.indexMutex.run(async () => {
-      const lock = await acquireLock(join(this.root, "kiln", "index.lock"));
-      try {
-        this.indexCache = undefined;
-        const next = fn(structuredClone(await this.readIndex()));
-        if (next) {
-          next.manifests.sort((a, b) => (a.annotations?.[REF_ANNOTATION] ?? "").localeCompare(b.annotations?.[REF_ANNOTATION] ?? ""));
-          // No fsync: like the blobs, the index survives kill -9 by rename alone; fsck repairs what a power cut tears.
-          await writeFileAtomic(join(this.root, "index.json"), JSON.stringify(next, null, 1) + "\n", { sync: false });
-          this.indexCache = undefined;
-        }
-      } finally {
-        await lock.release();
-      }
-    });
+    await this.indexMutex.run(() => this.updateIndexLocked(fn));
   }
 
-  async setRef(ref: string, desc: Descriptor): Promise<void> {
-    await this.updateIndex((idx) => {
-      idx.manifests = idx.manifests.filter((m) => m.annotations?.[REF_ANNOTATION] !== ref);
-      idx.manifests.push({ ...desc, annotations: { ...desc.annotations, [REF_ANNOTATION]: ref, [USED_ANNOTATION]: today() } });
-      return idx;
+  private async updateIndexLocked(fn: (idx: OciIndex) => OciIndex | undefined): Promise<void> {
+    const lock = await acquireLock(join(this.root, "kiln", "index.lock"));
+    try {
+      // readIndex re-reads the file when its size or mtime changed (another process wrote it)
+      const next = fn(structuredClone(await this.readIndex()));
+      if (next) {
+        next.manifests.sort((a, b) => (a.annotations?.[REF_ANNOTATION] ?? "").localeCompare(b.annotations?.[REF_ANNOTATION] ?? ""));
+        const p = join(this.root, "index.json");
+        // No fsync: like the blobs, the index survives kill -9 by rename alone; fsck repairs what a power cut tears.
+        await writeFileAtomic(p, JSON.stringify(next, null, 1) + "\n", { sync: false });
+        const st = await stat(p);
+        this.indexCache = { mtimeMs: st.mtimeMs, size: st.size, index: next };
+      }
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** Refs waiting for the next index write, and that write (see setRef). */
+  private readonly queuedRefs = new Map<string, Descriptor>();
+  private refBatch?: Promise<void>;
+
+  /**
+   * Point `ref` at a manifest. Refs set while an index write is waiting or
+   * running go into the next write together (group commit): a cold build of
+   * hundreds of small packages rewrote index.json once per package, each time
+   * under the lock, which queued the steps behind one another.
+   */
+  setRef(ref: string, desc: Descriptor): Promise<void> {
+    this.queuedRefs.set(ref, desc);
+    this.refBatch ??= this.indexMutex.run(async () => {
+      this.refBatch = undefined; // refs set from now on go into the write after this one
+      const batch = new Map(this.queuedRefs);
+      this.queuedRefs.clear();
+      const day = today();
+      await this.updateIndexLocked((idx) => {
+        idx.manifests = idx.manifests.filter((m) => !batch.has(m.annotations?.[REF_ANNOTATION] ?? ""));
+        for (const [r, d] of batch) idx.manifests.push({ ...d, annotations: { ...d.annotations, [REF_ANNOTATION]: r, [USED_ANNOTATION]: day } });
+        return idx;
+      });
     });
+    return this.refBatch;
   }
 
   /** Note that a ref was used (for `store gc --older-than`); writes at most once a day per ref. */

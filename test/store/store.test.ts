@@ -158,3 +158,30 @@ describe("the OCI store", () => {
     expect(ps.stdout.trim()).toBe("");
   });
 });
+
+describe("index.json", () => {
+  it("keeps every ref when many are set at once (one write for those that arrive together), and sees another writer's changes", async () => {
+    const { Store } = await import("../../src/store/layout.js");
+    const dir = await tempDir();
+    const store = await Store.open(dir);
+    const desc = (i: number) => ({ mediaType: "application/vnd.oci.image.manifest.v1+json", digest: `sha256:${String(i).padStart(64, "0")}`, size: i + 1 }) as Parameters<typeof store.setRef>[1];
+    const writes: number[] = [];
+    const { watch } = await import("node:fs");
+    const w = watch(dir, (_e, name) => name === "index.json" && writes.push(Date.now()));
+    await Promise.all(Array.from({ length: 40 }, (_, i) => store.setRef(`kiln/p${i}:tag`, desc(i))));
+    w.close();
+    const idx = JSON.parse(await readFile(join(dir, "index.json"), "utf8")) as { manifests: { digest: string; size: number; annotations: Record<string, string> }[] };
+    const names = idx.manifests.map((m) => m.annotations["org.opencontainers.image.ref.name"]);
+    expect(names).toHaveLength(40);
+    expect(new Set(names).size).toBe(40);
+    for (const m of idx.manifests) expect(m.size).toBe(Number(/p(\d+)/.exec(m.annotations["org.opencontainers.image.ref.name"]!)![1]) + 1);
+    expect(writes.length).toBeLessThan(40); // refs set together share writes
+    // another process replaces index.json: the next change starts from its content, not from this one's memory
+    const other = await Store.open(dir);
+    await other.setRef("kiln/p0:tag", desc(100));
+    await store.setRef("kiln/extra:tag", desc(7));
+    const after = JSON.parse(await readFile(join(dir, "index.json"), "utf8")) as typeof idx;
+    expect(after.manifests).toHaveLength(41);
+    expect(after.manifests.find((m) => m.annotations["org.opencontainers.image.ref.name"] === "kiln/p0:tag")?.size).toBe(101);
+  });
+});
