@@ -21,8 +21,11 @@ export interface ComposeInput {
   specName: string;
   /** Host files added last (the installer carries rootfs.img and config.img at /bits/). */
   extraFiles?: { path: string; file: string; size: number }[];
-  /** Called with the finished tree before it is written; the files it returns are added last (the SBOMs, which list the tree's files). */
-  finish?: (tree: Tree) => Promise<{ path: string; data: Buffer }[]>;
+  /**
+   * Files made from the finished tree while it is written (the SBOMs, which list the tree's files):
+   * `make` is called with the tree once every other file is in it, and must give a file for each of `paths`.
+   */
+  late?: { paths: string[]; make: (tree: Tree) => Promise<{ path: string; data: Buffer }[]> };
   /** Hash the tar on another thread while it is written (TarResult.sha256). */
   sha256?: boolean;
 }
@@ -206,6 +209,26 @@ export async function composeRootfs(input: ComposeInput, out: string): Promise<T
   await addFiles(tree, input);
   const seq = tree.nextLayer();
   for (const x of input.extraFiles ?? []) tree.set(normal(x.path), { type: "file", mode: 0o644, uid: 0, gid: 0, content: { file: x.file, offset: 0, size: x.size } }, seq);
-  for (const f of (await input.finish?.(tree)) ?? []) tree.set(normal(f.path), { type: "file", mode: 0o644, uid: 0, gid: 0, content: { data: f.data } }, seq);
-  return writeTreeTar(tree, out, input.mtime, { sha256: input.sha256 });
+  const late = new Map<string, Promise<Buffer>>();
+  let made: Promise<unknown> | undefined;
+  if (input.late) {
+    const paths = input.late.paths.map(normal);
+    // in the tree now (so they are sorted into place and their folders made), their bytes when made
+    for (const p of paths) tree.set(p, { type: "file", mode: 0o644, uid: 0, gid: 0, content: { data: Buffer.alloc(0) } }, seq);
+    const files = input.late.make(tree);
+    made = files;
+    for (const p of paths) {
+      const one = files.then((list) => {
+        const f = list.find((x) => normal(x.path) === p);
+        if (!f) throw new Error(`no content was made for ${p}`);
+        return f.data;
+      });
+      one.catch(() => undefined); // awaited by the writer; a failed write may never reach it
+      late.set(p, one);
+    }
+    files.catch(() => undefined); // awaited below, after the write
+  }
+  const res = await writeTreeTar(tree, out, input.mtime, { sha256: input.sha256, late });
+  await made; // also when nothing of it goes into the image (SBOMs only beside it)
+  return res;
 }

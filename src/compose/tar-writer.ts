@@ -25,6 +25,8 @@ const TYPEFLAG: Record<TarHeader["type"], string> = { file: "0", link: "1", syml
 const BUF = 1 << 20;
 /** Bodies from this size on are copied in the kernel; below it a read into the buffer costs less than flushing it. */
 const DIRECT_MIN = 64 << 10;
+/** Bodies from this size on are copied on the thread pool, so the caller's other work runs meanwhile. */
+const ASYNC_MIN = 1 << 20;
 /** copy_file_range errors that mean "not between these files": copy through the buffer instead. */
 const NO_DIRECT = new Set(["EXDEV", "ENOSYS", "EOPNOTSUPP", "EINVAL", "ENOTSUP", "EPERM"]);
 
@@ -137,8 +139,7 @@ export class TarWriter {
     return b;
   }
 
-  /** Add an entry; a file's data is read from `source` (file, offset) or taken from `data`. */
-  add(h: TarHeader, body?: { file: string; offset: number } | { data: Buffer }): void {
+  private headers(h: TarHeader): number {
     const pax: Record<string, string> = { ...h.pax };
     if (!splitName(h.name)) pax.path = h.name;
     if (h.linkname && Buffer.byteLength(h.linkname) > 100) pax.linkpath = h.linkname;
@@ -155,18 +156,59 @@ export class TarWriter {
     }
     const size = h.type === "file" ? h.size : 0;
     this.put(this.header(h, TYPEFLAG[h.type], h.name, size));
+    return size;
+  }
+
+  /** Add an entry; a file's data is read from `source` (file, offset) or taken from `data`. */
+  add(h: TarHeader, body?: { file: string; offset: number } | { data: Buffer }): void {
+    const size = this.headers(h);
     if (!size || !body) return;
     if ("data" in body) this.put(body.data.subarray(0, size));
     else this.copyRange(body.file, body.offset, size);
     this.pad(size);
   }
 
-  private copyRange(file: string, offset: number, size: number): void {
+  /**
+   * As add, but a large body from a file is copied on the thread pool: the
+   * returned promise settles when it is written (undefined when the entry was
+   * written at once). Nothing else may be added meanwhile.
+   */
+  addSoon(h: TarHeader, body?: { file: string; offset: number } | { data: Buffer }): Promise<void> | undefined {
+    const direct = this.direct;
+    if (!direct || !body || "data" in body || h.type !== "file" || h.size < ASYNC_MIN) {
+      this.add(h, body);
+      return undefined;
+    }
+    const size = this.headers(h);
+    this.flush();
+    const fd = this.input(body.file);
+    return direct.copyFileRangeAsync(fd, body.offset, this.fd, this.total, size).then(
+      (n) => {
+        if (n !== size) throw new Error(`${body.file} ended early at ${body.offset + n}`);
+        this.total += n;
+        this.follow?.advance(this.total);
+        this.pad(size);
+      },
+      (err: NodeJS.ErrnoException) => {
+        if (!NO_DIRECT.has(err.code ?? "")) throw err;
+        this.direct = null; // through the buffer, over whatever part landed
+        this.copyRange(body.file, body.offset, size);
+        this.pad(size);
+      },
+    );
+  }
+
+  private input(file: string): number {
     let fd = this.inputs.get(file);
     if (fd === undefined) {
       fd = openSync(file, "r");
       this.inputs.set(file, fd);
     }
+    return fd;
+  }
+
+  private copyRange(file: string, offset: number, size: number): void {
+    const fd = this.input(file);
     if (this.direct && size >= DIRECT_MIN) {
       this.flush();
       try {

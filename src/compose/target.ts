@@ -128,7 +128,7 @@ export async function buildImageTar(ctx: ImageTargetContext, variant: Variant, k
   ctx.bus.emit({ type: "start", target: id, key });
   await mkdir(dir, { recursive: true });
   const hook = sbom ? sbomHook(sbomInput, sbom) : undefined;
-  const res = await composeRootfs({ spec, specText: text, specDir: tpl.templateDir, store: ctx.store, mtime: ctx.project.sourceDateEpoch, specName: relative(ctx.project.root, tpl.out), extraFiles: extra, finish: hook?.finish, sha256: true }, tar);
+  const res = await composeRootfs({ spec, specText: text, specDir: tpl.templateDir, store: ctx.store, mtime: ctx.project.sourceDateEpoch, specName: relative(ctx.project.root, tpl.out), extraFiles: extra, late: hook, sha256: true }, tar);
   const after = await stat(tar);
   const sboms = hook?.docs() ?? [];
   await writeSbomsBeside(dir, sboms);

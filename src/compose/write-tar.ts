@@ -17,8 +17,11 @@ export interface TarResult {
  * temp name and renamed, so a crash leaves no half tar at `out`. A hard link
  * whose target sorts after it (or is gone) is written as a copy, so every
  * reader can extract the archive in one pass.
+ * Large files are copied on the thread pool while the event loop goes on;
+ * `late` files (the SBOMs, which are made while the tar is written) are
+ * waited for when their turn comes.
  */
-export async function writeTreeTar(tree: Tree, out: string, mtime: number, opts: { sha256?: boolean } = {}): Promise<TarResult> {
+export async function writeTreeTar(tree: Tree, out: string, mtime: number, opts: { sha256?: boolean; late?: Map<string, Promise<Buffer>> } = {}): Promise<TarResult> {
   const paths = [...tree.nodes.keys()];
   const all = new Set(paths);
   for (const p of paths) {
@@ -47,9 +50,10 @@ export async function writeTreeTar(tree: Tree, out: string, mtime: number, opts:
           node = { ...file, mode: node.mode, uid: node.uid, gid: node.gid };
         }
       }
-      const c = node.content;
+      const pending = opts.late?.get(path);
+      const c = pending ? { data: await pending } : node.content;
       const size = node.type === "file" ? (c ? ("data" in c ? c.data.length : c.size) : 0) : 0;
-      w.add(
+      const soon = w.addSoon(
         {
           name: node.type === "directory" ? `${path}/` : path,
           type: node.type,
@@ -65,6 +69,7 @@ export async function writeTreeTar(tree: Tree, out: string, mtime: number, opts:
         },
         c,
       );
+      if (soon) await soon;
       written.add(path);
     }
     const res = w.finish();

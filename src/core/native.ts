@@ -5,6 +5,8 @@ import { KILN_ROOT } from "./paths.js";
 export interface Native {
   /** copy_file_range(2) of `length` bytes from fdIn at posIn to fdOut at posOut, in the kernel; returns the bytes copied (fewer only at the end of fdIn). Throws errors with errno codes (EXDEV, EOPNOTSUPP …). */
   copyFileRange(fdIn: number, posIn: number, fdOut: number, posOut: number, length: number): number;
+  /** The same on libuv's thread pool: the JavaScript thread goes on while the kernel copies. */
+  copyFileRangeAsync(fdIn: number, posIn: number, fdOut: number, posOut: number, length: number): Promise<number>;
 }
 
 let loaded: Native | null | undefined;

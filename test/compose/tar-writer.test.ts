@@ -1,7 +1,7 @@
 import { execa } from "execa";
 import { createHash, randomBytes } from "node:crypto";
 import { closeSync, openSync, writeSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { sha256Follow } from "../../src/core/hash.js";
@@ -19,14 +19,14 @@ const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
  * bigger than the writer's buffer (1 MiB), bytes kiln made bigger than the
  * buffer too (an SBOM of a large image), a symlink, a hard link, a directory.
  */
-async function fixture(dir: string) {
+async function fixture(dir: string, layerDir = dir) {
   const bodies: Record<string, Buffer> = {
     "small.txt": Buffer.from("hello\n"),
     "edge.bin": randomBytes(64 << 10),
     "medium.bin": randomBytes(70_001),
     "large.bin": randomBytes((3 << 20) + 17),
   };
-  const layer = join(dir, "layer.bin");
+  const layer = join(layerDir, "layer.bin");
   const fd = openSync(layer, "w");
   const tree = new Tree();
   const seq = tree.nextLayer();
@@ -97,6 +97,28 @@ describe("writing a composed tar", () => {
       expect(listing).toMatch(/^hrw-r--r-- 0\/0 .* data\/zz-hard link to data\/medium\.bin$/m);
     }
     expect(sums[1]).toBe(sums[0]);
+  });
+
+  it("copies through the buffer when the kernel cannot copy between the two files (another file system)", async () => {
+    const dir = await tempDir();
+    const shm = await mkdtemp("/dev/shm/kiln-test-"); // tmpfs: copy_file_range to ext4 (or any other file system) fails with EXDEV
+    try {
+      const { tree, bodies } = await fixture(dir, shm);
+      const out = join(dir, "cross.tar");
+      const res = await writeTreeTar(tree, out, 1_700_000_000, { sha256: true });
+      expect(await res.sha256).toBe(sha256(await readFile(out)));
+      await extract(out, join(dir, "x"));
+      for (const [name, body] of Object.entries(bodies)) expect(sha256(await readFile(join(dir, "x", "data", name))), name).toBe(sha256(body));
+      // a large file first: the copy on the thread pool fails, and that one falls back too
+      const only = new Tree();
+      only.set("large.bin", { ...tree.nodes.get("data/large.bin")!, seq: undefined } as never, only.nextLayer());
+      const big = join(dir, "big.tar");
+      await writeTreeTar(only, big, 1_700_000_000);
+      await extract(big, join(dir, "y"));
+      expect(sha256(await readFile(join(dir, "y", "large.bin")))).toBe(sha256(bodies["large.bin"]!));
+    } finally {
+      await rm(shm, { recursive: true, force: true });
+    }
   });
 
   it("indexes what it wrote: every entry at the offset of its bytes", async () => {

@@ -53,10 +53,11 @@ export async function sbomsBeside(dir: string, kind: string, opts: SbomOptions |
 }
 
 /** The compose hook: hash the tree's files, gather the inventory, render; the documents are kept for writing beside the tar. */
-export function sbomHook(input: ImageSbomInput, opts: SbomOptions): { finish: (tree: Tree) => Promise<{ path: string; data: Buffer }[]>; docs: () => SbomDoc[] } {
+export function sbomHook(input: ImageSbomInput, opts: SbomOptions): { paths: string[]; make: (tree: Tree) => Promise<{ path: string; data: Buffer }[]>; docs: () => SbomDoc[] } {
   let docs: SbomDoc[] = [];
-  const finish = async (tree: Tree) => {
-    const places = new Set(sbomPlaces(input.kind, opts).flatMap((p) => (p.inImage ? [p.inImage] : [])));
+  const paths = sbomPlaces(input.kind, opts).flatMap((p) => (p.inImage ? [p.inImage] : []));
+  const make = async (tree: Tree) => {
+    const places = new Set(paths);
     const files = opts.files ? await hashTreeFiles(tree, (p) => places.has(p), join(input.store.kilnDir, "file-hashes")) : [];
     const v = input.variant;
     const inv = await collectInventory({
@@ -69,7 +70,7 @@ export function sbomHook(input: ImageSbomInput, opts: SbomOptions): { finish: (t
     docs = renderSboms(inv, opts);
     return docs.flatMap((d) => (d.inImage ? [{ path: d.inImage, data: d.data }] : []));
   };
-  return { finish, docs: () => docs };
+  return { paths, make, docs: () => docs };
 }
 
 /** The documents beside a cached tar (for its provenance's byproducts). */
