@@ -41,9 +41,16 @@ interface YmlMemo {
   /** Digest of the template, the modifiers (paths and bytes), the variant and kiln's format. */
   input: string;
   tpl: ComposedTemplate;
-  /** The resolved text and its validated spec. */
-  text: string;
-  spec: ImageSpec;
+  /** The validated spec of the template's text, placeholders still in it (filled in per build). */
+  tplSpec?: ImageSpec;
+}
+
+/** A copy of `v` with `f` applied to every string in it (placeholders → refs, in a parsed spec). */
+function mapStrings<T>(v: T, f: (s: string) => string): T {
+  if (typeof v === "string") return f(v) as T;
+  if (Array.isArray(v)) return v.map((x) => mapStrings(x, f)) as T;
+  if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, mapStrings(x, f)])) as T;
+  return v;
 }
 
 async function templateInputs(ctx: ImageTargetContext, variant: Variant, kind: ImageKind): Promise<string> {
@@ -85,15 +92,22 @@ export async function resolveImageYml(ctx: ImageTargetContext, variant: Variant,
   const refs = new Map(pkgs.map((p) => [p, plan.nodes.get(pkgId(p))!.ref]));
   const text = substitute(ctx.project, tpl.text, refs);
   await writeIfChanged(tpl.out, text);
-  if (last?.input === input && last.text === text) return { spec: last.spec, text, tpl, refs, plan };
-  const outDisplay = relative(ctx.project.root, tpl.out);
-  const parsed = parseYaml(text, tpl.out, outDisplay);
-  if (!parsed.file) throw KilnError.fromDiagnostics(parsed.diagnostics);
-  const [{ validate }, { imageSpecSchema }] = await Promise.all([import("../config/diagnose.js"), import("../config/image-spec.js")]);
-  const v = validate(imageSpecSchema, parsed.file);
-  if (!v.value) throw KilnError.fromDiagnostics(v.diagnostics);
-  await writeFileAtomic(memoFile, JSON.stringify({ input, tpl, text, spec: v.value } satisfies YmlMemo), { sync: false });
-  return { spec: v.value, text, tpl, refs, plan };
+  // The template's text is parsed and validated once; a build with other package refs fills them
+  // into the parsed spec (placeholders are whole words inside strings, so this equals parsing the
+  // substituted text, whose lines are the template's: errors name the .yml users read).
+  let tplSpec = last?.input === input ? last.tplSpec : undefined;
+  if (!tplSpec) {
+    const outDisplay = relative(ctx.project.root, tpl.out);
+    const parsed = parseYaml(tpl.text, tpl.out, outDisplay);
+    if (!parsed.file) throw KilnError.fromDiagnostics(parsed.diagnostics);
+    const [{ validate }, { imageSpecSchema }] = await Promise.all([import("../config/diagnose.js"), import("../config/image-spec.js")]);
+    const v = validate(imageSpecSchema, parsed.file);
+    if (!v.value) throw KilnError.fromDiagnostics(v.diagnostics);
+    tplSpec = v.value;
+    await writeFileAtomic(memoFile, JSON.stringify({ input, tpl, tplSpec } satisfies YmlMemo), { sync: false });
+  }
+  const spec = mapStrings(tplSpec, (s) => substitute(ctx.project, s, refs));
+  return { spec, text, tpl, refs, plan };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { execa } from "execa";
-import { readFile, readdir, stat } from "node:fs/promises";
+import { readFile, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { BIN, kiln, REPO, tempDir, writeProject } from "../helpers/kiln.js";
@@ -144,6 +144,25 @@ describe("composing rootfs.tar", () => {
     // 2 archs × 2 hv × 3 platforms × (no flavor | evaluation), less jetson on amd64
     expect(vs).toHaveLength(2 * 2 * 3 * 2 - 2 * 2);
     expect(vs.some((v) => v.arch === "amd64" && v.platform === "jetson")).toBe(false);
+  });
+
+  it("puts a changed package's new image into the tar from the remembered spec, and reports spec errors at the composed yml's line", async () => {
+    const { dir, store } = await project();
+    expect((await kiln(["-C", dir, "--json", "build", "rootfs"], { store })).code).toBe(0);
+    const getty = join(dir, "pkg/getty/build.yml");
+    await writeFile(getty, (await readFile(getty, "utf8")).replace('contents: "#!/bin/sh\\n"', 'contents: "#!/bin/sh\\necho v2\\n"'));
+    const r = await kiln(["-C", dir, "--json", "build", "rootfs"], { store });
+    expect(r.code, r.stderr).toBe(0);
+    const yml = await readFile(join(dir, "images/out/rootfs-kvm-generic.yml"), "utf8");
+    const ref = /image: (kiln\/getty:[0-9a-f]+)/.exec(yml)![1]!;
+    const tar = await readTar(join(dir, "out/amd64/kvm-generic/rootfs.tar"));
+    expect(tar.find((e) => e.name === "containers/services/getty/rootfs/sbin/getty")?.body).toBe("#!/bin/sh\necho v2\n");
+    expect(tar.find((e) => e.name === "etc/linuxkit.yml")?.body).toContain(ref); // metadata: yaml is the substituted text
+    const tpl = join(dir, "images/rootfs.yml.in");
+    await writeFile(tpl, (await readFile(tpl, "utf8")).replace("    binds.add:", "    bind.add:"));
+    const bad = await kiln(["-C", dir, "build", "rootfs"], { store });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/unknown key 'bind\.add'[\s\S]*?--> images\/out\/rootfs-kvm-generic\.yml:13:5[\s\S]*?did you mean 'binds\.add'/);
   });
 
   it("reuses an unchanged rootfs.tar, and is byte-identical across folders, time zones and umasks", async () => {
