@@ -23,10 +23,16 @@ try {
 }
 mkdirSync(dirname(out), { recursive: true });
 const tmp = `${out}.tmp`;
-const cc = process.env.CC || "cc";
-try {
-  execFileSync(cc, ["-O2", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-I", include, "-o", tmp, src], { stdio: ["ignore", "inherit", "inherit"] });
-  renameSync(tmp, out);
-} catch (err) {
-  console.warn(`kiln: could not compile ${src} with ${cc} (${err.message.split("\n")[0]}); images are composed with read/write instead of copy_file_range`);
+// CC if set; else the usual names (g++ compiles C with -x c: the host contract names g++)
+const compilers = process.env.CC ? [[process.env.CC]] : [["cc"], ["gcc"], ["g++", "-x", "c"]];
+const failures = [];
+for (const [cc, ...lang] of compilers) {
+  try {
+    execFileSync(cc, [...lang, "-O2", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-I", include, "-o", tmp, src], { stdio: ["ignore", "inherit", "inherit"] });
+    renameSync(tmp, out);
+    process.exit(0);
+  } catch (err) {
+    failures.push(`${cc}: ${err.message.split("\n")[0]}`);
+  }
 }
+console.warn(`kiln: could not compile ${src} (${failures.join("; ")}); images are composed with read/write instead of copy_file_range`);
