@@ -56,12 +56,31 @@ static int64_t copy(const struct copy_args *a) {
   return a->length - left;
 }
 
+/* The errno's name ("EXDEV"), which kiln's JavaScript matches on. */
+static const char *errno_name(int err) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+  const char *name = strerrorname_np(err);
+  if (name) return name;
+#endif
+  switch (err) {
+    case EXDEV: return "EXDEV";
+    case ENOSYS: return "ENOSYS";
+    case EOPNOTSUPP: return "EOPNOTSUPP";
+    case EINVAL: return "EINVAL";
+    case EPERM: return "EPERM";
+    case EBADF: return "EBADF";
+    case ENOSPC: return "ENOSPC";
+    case ECANCELED: return "ECANCELED";
+    default: return "EIO";
+  }
+}
+
 static napi_value error_of(napi_env env, int err) {
   char msg[160];
-  const char *name = strerrorname_np(err);
+  const char *name = errno_name(err);
   snprintf(msg, sizeof msg, "copy_file_range: %s", strerror(err));
   napi_value code, text, e;
-  napi_create_string_utf8(env, name ? name : "EIO", NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
   napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &text);
   napi_create_error(env, code, text, &e);
   return e;
@@ -121,10 +140,22 @@ static napi_value copy_range_async(napi_env env, napi_callback_info info) {
     return NULL;
   }
   napi_value promise, name;
-  napi_create_promise(env, &j->deferred, &promise);
-  napi_create_string_utf8(env, "kiln.copyFileRange", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, run_job, finish_job, j, &j->work);
-  napi_queue_async_work(env, j->work);
+  if (napi_create_promise(env, &j->deferred, &promise) != napi_ok) {
+    free(j);
+    napi_throw_error(env, "EIO", "copyFileRangeAsync: cannot create a promise");
+    return NULL;
+  }
+  if (napi_create_string_utf8(env, "kiln.copyFileRange", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, run_job, finish_job, j, &j->work) != napi_ok) {
+    napi_reject_deferred(env, j->deferred, error_of(env, EIO));
+    free(j);
+    return promise;
+  }
+  if (napi_queue_async_work(env, j->work) != napi_ok) {
+    napi_reject_deferred(env, j->deferred, error_of(env, EIO));
+    napi_delete_async_work(env, j->work);
+    free(j);
+  }
   return promise;
 }
 

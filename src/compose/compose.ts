@@ -228,7 +228,6 @@ export async function composeRootfs(input: ComposeInput, out: string): Promise<T
     }
     files.catch(() => undefined); // awaited below, after the write
   }
-  const res = await writeTreeTar(tree, out, input.mtime, { sha256: input.sha256, late });
-  await made; // also when nothing of it goes into the image (SBOMs only beside it)
-  return res;
+  // `made` also when nothing of it goes into the image (SBOMs only beside it): a failure leaves no tar
+  return writeTreeTar(tree, out, input.mtime, { sha256: input.sha256, late, before: made });
 }

@@ -182,18 +182,21 @@ export class TarWriter {
     const size = this.headers(h);
     this.flush();
     const fd = this.input(body.file);
+    const throughBuffer = () => {
+      this.direct = null; // over whatever part landed
+      this.copyRange(body.file, body.offset, size);
+      this.pad(size);
+    };
     return direct.copyFileRangeAsync(fd, body.offset, this.fd, this.total, size).then(
       (n) => {
-        if (n !== size) throw new Error(`${body.file} ended early at ${body.offset + n}`);
+        if (n !== size) return throughBuffer(); // as in copyRange
         this.total += n;
         this.follow?.advance(this.total);
         this.pad(size);
       },
       (err: NodeJS.ErrnoException) => {
         if (!NO_DIRECT.has(err.code ?? "")) throw err;
-        this.direct = null; // through the buffer, over whatever part landed
-        this.copyRange(body.file, body.offset, size);
-        this.pad(size);
+        throughBuffer();
       },
     );
   }
@@ -212,15 +215,17 @@ export class TarWriter {
     if (this.direct && size >= DIRECT_MIN) {
       this.flush();
       try {
-        const n = this.direct.copyFileRange(fd, offset, this.fd, this.total, size);
-        if (n !== size) throw new Error(`${file} ended early at ${offset + n}`);
-        this.total += n;
-        this.follow?.advance(this.total);
-        return;
+        // fewer bytes than asked (0 where a file system cannot copy in the kernel, or a short file):
+        // through the buffer, which says which
+        if (this.direct.copyFileRange(fd, offset, this.fd, this.total, size) === size) {
+          this.total += size;
+          this.follow?.advance(this.total);
+          return;
+        }
       } catch (err) {
         if (!NO_DIRECT.has((err as NodeJS.ErrnoException).code ?? "")) throw err;
-        this.direct = null; // and copy this one through the buffer, over whatever part landed
       }
+      this.direct = null; // and copy this one through the buffer, over whatever part landed
     }
     let left = size;
     let pos = offset;
@@ -234,22 +239,25 @@ export class TarWriter {
     }
   }
 
+  private closed = false;
+
   /** Two zero blocks, flush, close; returns the size of the tar. */
   finish(): { size: number } {
     this.room(1024);
     this.buf.fill(0, this.used, this.used + 1024);
     this.used += 1024;
     this.flush();
+    this.closed = true;
     closeSync(this.fd);
     this.closeInputs();
     return { size: this.total };
   }
 
   abort(): void {
-    try {
+    // after finish() the descriptor number may already belong to another file: never close it twice
+    if (!this.closed) {
+      this.closed = true;
       closeSync(this.fd);
-    } catch {
-      // closed already
     }
     this.closeInputs();
   }

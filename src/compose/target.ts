@@ -49,7 +49,7 @@ interface YmlMemo {
 function mapStrings<T>(v: T, f: (s: string) => string): T {
   if (typeof v === "string") return f(v) as T;
   if (Array.isArray(v)) return v.map((x) => mapStrings(x, f)) as T;
-  if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, mapStrings(x, f)])) as T;
+  if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [f(k), mapStrings(x, f)])) as T; // keys too (sysctl, annotations)
   return v;
 }
 

@@ -34,6 +34,7 @@ export function indexTarSync(path: string, start = 0, length?: number): TarIndex
     let winLen = 0;
     /** `n` bytes at `pos`, from the window when they are in it. */
     const bytes = (pos: number, n: number): Buffer => {
+      if (pos + n > size) throw new Error(`${path} ends inside an entry at ${pos}`);
       if (pos < winStart || pos + n > winStart + winLen) {
         if (n > WINDOW) {
           const big = Buffer.allocUnsafe(n);

@@ -21,7 +21,12 @@ export interface TarResult {
  * `late` files (the SBOMs, which are made while the tar is written) are
  * waited for when their turn comes.
  */
-export async function writeTreeTar(tree: Tree, out: string, mtime: number, opts: { sha256?: boolean; late?: Map<string, Promise<Buffer>> } = {}): Promise<TarResult> {
+export async function writeTreeTar(
+  tree: Tree,
+  out: string,
+  mtime: number,
+  opts: { sha256?: boolean; late?: Map<string, Promise<Buffer>>; /** waited for before the tar takes its name (work whose failure must leave no tar) */ before?: Promise<unknown> } = {},
+): Promise<TarResult> {
   const paths = [...tree.nodes.keys()];
   const all = new Set(paths);
   for (const p of paths) {
@@ -73,8 +78,11 @@ export async function writeTreeTar(tree: Tree, out: string, mtime: number, opts:
       written.add(path);
     }
     const res = w.finish();
+    const sha256 = follow?.end(res.size);
+    sha256?.catch(() => undefined); // the caller's to await; a failure before it does must not crash kiln
+    await opts.before;
     await rename(tmp, out);
-    return { ...res, entries: written.size, sha256: follow?.end(res.size) };
+    return { ...res, entries: written.size, sha256 };
   } catch (err) {
     follow?.abort();
     w.abort();

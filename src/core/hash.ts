@@ -67,24 +67,27 @@ export interface FollowHash {
  * ready about when the last byte is written instead of one full read later.
  * Composing copies layer bytes in the kernel (copy_file_range), so they never
  * pass through JavaScript; hashing them as they land keeps both cores busy.
- * The writer and the worker share two counters (bytes written, state) through
- * a SharedArrayBuffer; the worker sleeps on the first until it moves.
+ * The writer and the worker share counters (bytes written, state, and a
+ * report number the worker sleeps on) through a SharedArrayBuffer.
  */
 export async function sha256Follow(path: string): Promise<FollowHash> {
   const { Worker } = await import("node:worker_threads");
   const { closeSync, openSync } = await import("node:fs");
-  const sab = new SharedArrayBuffer(16);
-  const shared = new BigInt64Array(sab); // [0] bytes written, [1] state: 0 writing, 1 complete, 2 aborted
+  const sab = new SharedArrayBuffer(24);
+  const shared = new BigInt64Array(sab, 0, 2); // [0] bytes written, [1] state: 0 writing, 1 complete, 2 aborted
+  const seq = new Int32Array(sab, 16, 1); // bumped by every report: the worker sleeps on it
   const fd = openSync(path, "r"); // closed here when the worker is done (a worker may not close what it did not open)
   const code = `
     const { parentPort, workerData } = require("node:worker_threads");
     const { createHash } = require("node:crypto");
     const { readSync } = require("node:fs");
-    const shared = new BigInt64Array(workerData.sab);
+    const shared = new BigInt64Array(workerData.sab, 0, 2);
+    const seq = new Int32Array(workerData.sab, 16, 1);
     const h = createHash("sha256");
     const buf = Buffer.allocUnsafe(1 << 20);
     let done = 0;
     for (;;) {
+      const seen = Atomics.load(seq, 0); // before the counters: a report after this wakes the wait below
       const written = Number(Atomics.load(shared, 0));
       if (done < written) {
         const n = readSync(workerData.fd, buf, 0, Math.min(buf.length, written - done), done);
@@ -100,7 +103,7 @@ export async function sha256Follow(path: string): Promise<FollowHash> {
         parentPort.postMessage(h.digest("hex"));
         break;
       }
-      Atomics.wait(shared, 0, BigInt(written), 200);
+      Atomics.wait(seq, 0, seen, 1000);
     }`;
   const worker = new Worker(code, { eval: true, workerData: { sab, fd } });
   worker.once("exit", () => closeSync(fd));
@@ -114,7 +117,8 @@ export async function sha256Follow(path: string): Promise<FollowHash> {
   let stopped = false;
   const signal = (index: number, v: number) => {
     Atomics.store(shared, index, BigInt(v));
-    Atomics.notify(shared, 0);
+    Atomics.add(seq, 0, 1);
+    Atomics.notify(seq, 0);
   };
   return {
     advance: (bytes) => signal(0, bytes),

@@ -52,7 +52,8 @@ export function defaultStoreDir(): string {
  */
 export class Store {
   private readonly indexMutex = new Mutex();
-  private indexCache?: { mtimeMs: number; size: number; index: OciIndex };
+  /** index.json as last read or written here, known by inode, size and mtime (a writer renames a new file into place). */
+  private indexCache?: { ino: number; mtimeMs: number; size: number; index: OciIndex };
 
   private constructor(readonly root: string) {}
 
@@ -155,9 +156,10 @@ export class Store {
   async readIndex(): Promise<OciIndex> {
     const p = join(this.root, "index.json");
     const st = await stat(p);
-    if (this.indexCache && this.indexCache.mtimeMs === st.mtimeMs && this.indexCache.size === st.size) return this.indexCache.index;
+    const c = this.indexCache;
+    if (c && c.ino === st.ino && c.mtimeMs === st.mtimeMs && c.size === st.size) return c.index;
     const index = JSON.parse(await readFile(p, "utf8")) as OciIndex;
-    this.indexCache = { mtimeMs: st.mtimeMs, size: st.size, index };
+    this.indexCache = { ino: st.ino, mtimeMs: st.mtimeMs, size: st.size, index };
     return index;
   }
 
@@ -182,7 +184,7 @@ export class Store {
         // No fsync: like the blobs, the index survives kill -9 by rename alone; fsck repairs what a power cut tears.
         await writeFileAtomic(p, JSON.stringify(next, null, 1) + "\n", { sync: false });
         const st = await stat(p);
-        this.indexCache = { mtimeMs: st.mtimeMs, size: st.size, index: next };
+        this.indexCache = { ino: st.ino, mtimeMs: st.mtimeMs, size: st.size, index: next };
       }
     } finally {
       await lock.release();

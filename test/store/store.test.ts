@@ -183,5 +183,15 @@ describe("index.json", () => {
     const after = JSON.parse(await readFile(join(dir, "index.json"), "utf8")) as typeof idx;
     expect(after.manifests).toHaveLength(41);
     expect(after.manifests.find((m) => m.annotations["org.opencontainers.image.ref.name"] === "kiln/p0:tag")?.size).toBe(101);
+    // a rewrite of the same length in the same clock tick (same size and mtime) is still seen: a new file, a new inode
+    const index = join(dir, "index.json");
+    const mine = await stat(index, { bigint: true }); // `store` wrote this one last, and keeps it
+    await other.setRef("kiln/p1:tag", desc(7)); // size 2 → 8, digest …1 → …7: the same length
+    expect((await stat(index)).size).toBe(Number(mine.size));
+    const ns = mine.mtimeNs;
+    await execa("touch", ["-m", "-d", `@${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, "0")}`, index]); // to the nanosecond
+    expect((await stat(index, { bigint: true })).mtimeNs).toBe(ns);
+    const seen = (await store.readIndex()).manifests.find((m) => m.annotations?.["org.opencontainers.image.ref.name"] === "kiln/p1:tag");
+    expect(seen?.size).toBe(8);
   });
 });
