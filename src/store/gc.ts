@@ -64,6 +64,12 @@ export async function gcStore(store: Store, opts: GcOptions): Promise<GcResult> 
     bytes += st.size;
     if (!opts.dryRun) await rm(p, { force: true });
   }
+  // caches kept per blob (SBOM file digests) go with their blob
+  const blobsLeft = opts.dryRun ? undefined : new Set(await store.listBlobs());
+  for (const name of blobsLeft ? await readdir(join(store.kilnDir, "file-hashes")).catch(() => [] as string[]) : []) {
+    const hex = /^([0-9a-f]{64})\.json$/.exec(name)?.[1];
+    if (hex && !blobsLeft!.has(hex)) await rm(join(store.kilnDir, "file-hashes", name), { force: true });
+  }
   let temps = 0;
   for (const dir of [join(store.kilnDir, "tmp"), join(store.kilnDir, "locks")]) {
     for (const name of await readdir(dir).catch(() => [] as string[])) {
