@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { ExitCode } from "../../core/codes.js";
+import { native } from "../../core/native.js";
 import { probeVersion, TOOL_PACKAGES, whichTool } from "../../core/tools.js";
 import { action, type Invocation } from "../main.js";
 import { table } from "../output.js";
@@ -38,8 +39,14 @@ export function registerDoctor(program: Command): void {
       const missing = rows.filter((r) => !r.path);
       const sudo = process.getuid?.() === 0 ? "" : "sudo ";
       const lines = [table([["TOOL", "STATUS", "USED FOR"], ...rows.map((r) => [r.tool, r.path ? `ok (${r.version?.slice(0, 40)})` : r.required ? "MISSING" : "missing", r.for])])];
+      const copy = native()
+        ? "native module: ok (composing copies file bytes in the kernel, copy_file_range)"
+        : process.env.KILN_NATIVE === "0"
+          ? "native module: off (KILN_NATIVE=0): images are composed through a buffer"
+          : "native module: not built: images are composed through a buffer, more slowly (`npm run build` compiles it; it needs a C compiler)";
+      lines.push("", copy);
       if (missing.length) lines.push("", `install with: ${sudo}apt-get install -y ${[...new Set(missing.map((m) => m.package))].join(" ")}`);
-      return { data: rows, text: lines.join("\n"), exit: missing.some((m) => m.required) ? ExitCode.Environment : ExitCode.Ok };
+      return { data: { tools: rows, native: !!native() }, text: lines.join("\n"), exit: missing.some((m) => m.required) ? ExitCode.Environment : ExitCode.Ok };
     }),
   );
 }
