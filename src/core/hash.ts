@@ -31,7 +31,6 @@ export function hexOf(d: Digest): string {
  */
 export async function sha256FileOffThread(path: string, size: number): Promise<string> {
   if (size < 16 << 20) return sha256File(path, size);
-  const { Worker } = await import("node:worker_threads");
   const code = `
     const { parentPort, workerData } = require("node:worker_threads");
     const { createHash } = require("node:crypto");
@@ -41,13 +40,24 @@ export async function sha256FileOffThread(path: string, size: number): Promise<s
       .on("data", (c) => h.update(c))
       .on("error", (e) => { throw e; })
       .on("end", () => parentPort.postMessage(h.digest("hex")));`;
-  return new Promise((resolve, reject) => {
-    const w = new Worker(code, { eval: true, workerData: path });
-    w.once("message", (hex: string) => {
-      resolve(hex);
+  return runWorker<string>(code, path);
+}
+
+/**
+ * Run `code` (CommonJS source) on a worker thread with `workerData`: the first
+ * message it posts is the result; an error, or an exit before any message, is
+ * the failure.
+ */
+export async function runWorker<T>(code: string, workerData: unknown): Promise<T> {
+  const { Worker } = await import("node:worker_threads");
+  return new Promise<T>((resolve, reject) => {
+    const w = new Worker(code, { eval: true, workerData });
+    w.once("message", (v: T) => {
+      resolve(v);
       void w.terminate();
     });
     w.once("error", reject);
+    w.once("exit", (c) => reject(new Error(`a worker thread stopped (exit code ${c}) before its result`)));
   });
 }
 

@@ -3,6 +3,7 @@ import { closeSync, openSync, readSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../../core/atomic.js";
+import { runWorker } from "../../core/hash.js";
 import type { Tree } from "../tree.js";
 import type { ImageFile } from "./inventory.js";
 
@@ -24,8 +25,7 @@ interface Range {
  */
 async function hashRanges(ranges: Range[]): Promise<[string, string][]> {
   const total = ranges.reduce((n, r) => n + r.size, 0);
-  if (total < THREADED_MIN) return hashInline(ranges);
-  const { Worker } = await import("node:worker_threads");
+  if (total < THREADED_MIN) return hashRangesSync(ranges, { createHash, openSync, readSync, closeSync });
   const { availableParallelism } = await import("node:os");
   const n = Math.max(1, Math.min(2, availableParallelism(), ranges.length));
   const groups: Range[][] = [];
@@ -43,59 +43,39 @@ async function hashRanges(ranges: Range[]): Promise<[string, string][]> {
     const { parentPort, workerData } = require("node:worker_threads");
     const { createHash } = require("node:crypto");
     const { openSync, readSync, closeSync } = require("node:fs");
-    const buf = Buffer.allocUnsafe(1 << 20);
-    const fds = new Map();
-    const out = [];
-    for (const r of workerData) {
-      let fd = fds.get(r.file);
-      if (fd === undefined) fds.set(r.file, (fd = openSync(r.file, "r")));
-      const a = createHash("sha1");
-      const b = createHash("sha256");
-      for (let done = 0; done < r.size; ) {
-        const k = readSync(fd, buf, 0, Math.min(buf.length, r.size - done), r.offset + done);
-        if (k <= 0) throw new Error(r.file + ": short read at " + (r.offset + done));
-        a.update(buf.subarray(0, k));
-        b.update(buf.subarray(0, k));
-        done += k;
-      }
-      out.push([a.digest("hex"), b.digest("hex")]);
-    }
-    for (const fd of fds.values()) closeSync(fd);
-    parentPort.postMessage(out);`;
-  const parts = await Promise.all(
-    groups.map(
-      (group) =>
-        new Promise<[string, string][]>((resolve, reject) => {
-          const w = new Worker(code, { eval: true, workerData: group });
-          w.once("message", resolve);
-          w.once("error", reject);
-          w.once("exit", (c) => reject(new Error(`a hashing thread stopped (exit code ${c})`)));
-        }),
-    ),
-  );
-  return parts.flat();
+    parentPort.postMessage((${hashRangesSync.toString()})(workerData, { createHash, openSync, readSync, closeSync }));`;
+  return (await Promise.all(groups.map((group) => runWorker<[string, string][]>(code, group)))).flat();
 }
 
-function hashInline(ranges: Range[]): [string, string][] {
+/** What hashRangesSync uses, passed in: it also runs on a worker thread, as its own source text. */
+interface HashDeps {
+  createHash: typeof createHash;
+  openSync: typeof openSync;
+  readSync: typeof readSync;
+  closeSync: typeof closeSync;
+}
+
+/** The SHA-1 and SHA-256 of each range. Self-contained (no outer names): hashRanges sends its text to the workers. */
+function hashRangesSync(ranges: Range[], fs: HashDeps): [string, string][] {
   const buf = Buffer.allocUnsafe(1 << 20);
   const fds = new Map<string, number>();
   try {
     return ranges.map((r) => {
       let fd = fds.get(r.file);
-      if (fd === undefined) fds.set(r.file, (fd = openSync(r.file, "r")));
-      const a = createHash("sha1");
-      const b = createHash("sha256");
+      if (fd === undefined) fds.set(r.file, (fd = fs.openSync(r.file, "r")));
+      const a = fs.createHash("sha1");
+      const b = fs.createHash("sha256");
       for (let done = 0; done < r.size; ) {
-        const k = readSync(fd, buf, 0, Math.min(buf.length, r.size - done), r.offset + done);
+        const k = fs.readSync(fd, buf, 0, Math.min(buf.length, r.size - done), r.offset + done);
         if (k <= 0) throw new Error(`${r.file}: short read at ${r.offset + done}`);
         a.update(buf.subarray(0, k));
         b.update(buf.subarray(0, k));
         done += k;
       }
-      return [a.digest("hex"), b.digest("hex")];
+      return [a.digest("hex"), b.digest("hex")] as [string, string];
     });
   } finally {
-    for (const fd of fds.values()) closeSync(fd);
+    for (const fd of fds.values()) fs.closeSync(fd);
   }
 }
 
