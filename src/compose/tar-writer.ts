@@ -79,13 +79,23 @@ export class TarWriter {
     f.advance(this.total);
   }
 
+  /** `n` more bytes are in the file (written, or copied by the kernel). */
+  private wrote(n: number): void {
+    this.total += n;
+    this.follow?.advance(this.total);
+  }
+
+  /** The first `n` bytes of `b` to the end of the file. */
+  private writeOut(b: Buffer, n: number): void {
+    let off = 0;
+    while (off < n) off += writeSync(this.fd, b, off, n - off, this.total + off);
+    this.wrote(n);
+  }
+
   private flush(): void {
     if (!this.used) return;
-    let off = 0;
-    while (off < this.used) off += writeSync(this.fd, this.buf, off, this.used - off, this.total + off);
-    this.total += this.used;
+    this.writeOut(this.buf, this.used);
     this.used = 0;
-    this.follow?.advance(this.total);
   }
 
   private room(n: number): void {
@@ -96,10 +106,7 @@ export class TarWriter {
     if (b.length > BUF) {
       // bigger than the buffer (an SBOM of a large image): straight to the file
       this.flush();
-      let off = 0;
-      while (off < b.length) off += writeSync(this.fd, b, off, b.length - off, this.total + off);
-      this.total += b.length;
-      this.follow?.advance(this.total);
+      this.writeOut(b, b.length);
       return;
     }
     this.room(b.length);
@@ -190,8 +197,7 @@ export class TarWriter {
     return direct.copyFileRangeAsync(fd, body.offset, this.fd, this.total, size).then(
       (n) => {
         if (n !== size) return throughBuffer(); // as in copyRange
-        this.total += n;
-        this.follow?.advance(this.total);
+        this.wrote(n);
         this.pad(size);
       },
       (err: NodeJS.ErrnoException) => {
@@ -218,8 +224,7 @@ export class TarWriter {
         // fewer bytes than asked (0 where a file system cannot copy in the kernel, or a short file):
         // through the buffer, which says which
         if (this.direct.copyFileRange(fd, offset, this.fd, this.total, size) === size) {
-          this.total += size;
-          this.follow?.advance(this.total);
+          this.wrote(size);
           return;
         }
       } catch (err) {

@@ -4,7 +4,7 @@ import { parseYaml } from "../config/yaml.js";
 import { writeFileAtomic } from "../core/atomic.js";
 import { KilnError } from "../core/errors.js";
 import { background } from "../core/background.js";
-import { sha256File, sha256FileOffThread, sha256Hex, stableJson } from "../core/hash.js";
+import { sha256File, sha256Hex, stableJson } from "../core/hash.js";
 import { type BuildOptions, runPlan } from "../build/scheduler.js";
 import { pkgId } from "../graph/graph.js";
 import { KILN_FORMAT } from "../graph/inputs.js";
@@ -149,7 +149,7 @@ export async function buildImageTar(ctx: ImageTargetContext, variant: Variant, k
   const record = { key, size: res.size, mtimeMs: after.mtimeMs };
   await writeFileAtomic(recordFile, JSON.stringify(record), { sync: false });
   // hashed on another thread as it was written, finishing while the next stage (mksquashfs) starts; the record gets the digest then
-  const sha256Pending = res.sha256 ?? sha256FileOffThread(tar, res.size);
+  const sha256Pending = res.sha256!; // asked for (sha256: true)
   background(
     sha256Pending.then(async (sha256) => {
       await writeFileAtomic(recordFile, JSON.stringify({ ...record, sha256 }), { sync: false });

@@ -54,7 +54,8 @@ export async function gcStore(store: Store, opts: GcOptions): Promise<GcResult> 
   let blobs = 0;
   let bytes = 0;
   const now = Date.now();
-  for (const hex of await store.listBlobs()) {
+  const blobsLeft = new Set(await store.listBlobs());
+  for (const hex of [...blobsLeft]) {
     const d = `sha256:${hex}` as Digest;
     if (live.has(d)) continue;
     const p = store.blobPath(d);
@@ -62,13 +63,15 @@ export async function gcStore(store: Store, opts: GcOptions): Promise<GcResult> 
     if (!st || now - st.mtimeMs < grace) continue;
     blobs++;
     bytes += st.size;
-    if (!opts.dryRun) await rm(p, { force: true });
+    if (!opts.dryRun) {
+      await rm(p, { force: true });
+      blobsLeft.delete(hex);
+    }
   }
   // caches kept per blob (SBOM file digests) go with their blob
-  const blobsLeft = opts.dryRun ? undefined : new Set(await store.listBlobs());
-  for (const name of blobsLeft ? await readdir(join(store.kilnDir, "file-hashes")).catch(() => [] as string[]) : []) {
+  for (const name of opts.dryRun ? [] : await readdir(join(store.kilnDir, "file-hashes")).catch(() => [] as string[])) {
     const hex = /^([0-9a-f]{64})\.json$/.exec(name)?.[1];
-    if (hex && !blobsLeft!.has(hex)) await rm(join(store.kilnDir, "file-hashes", name), { force: true });
+    if (hex && !blobsLeft.has(hex)) await rm(join(store.kilnDir, "file-hashes", name), { force: true });
   }
   let temps = 0;
   for (const dir of [join(store.kilnDir, "tmp"), join(store.kilnDir, "locks")]) {

@@ -158,7 +158,10 @@ export class Store {
     const st = await stat(p);
     const c = this.indexCache;
     if (c && c.ino === st.ino && c.mtimeMs === st.mtimeMs && c.size === st.size) return c.index;
-    const index = JSON.parse(await readFile(p, "utf8")) as OciIndex;
+    return this.rememberIndex(st, JSON.parse(await readFile(p, "utf8")) as OciIndex);
+  }
+
+  private rememberIndex(st: { ino: number; mtimeMs: number; size: number }, index: OciIndex): OciIndex {
     this.indexCache = { ino: st.ino, mtimeMs: st.mtimeMs, size: st.size, index };
     return index;
   }
@@ -176,15 +179,14 @@ export class Store {
   private async updateIndexLocked(fn: (idx: OciIndex) => OciIndex | undefined): Promise<void> {
     const lock = await acquireLock(join(this.root, "kiln", "index.lock"));
     try {
-      // readIndex re-reads the file when its size or mtime changed (another process wrote it)
+      // readIndex re-reads the file when another process replaced it (its inode, size or mtime changed)
       const next = fn(structuredClone(await this.readIndex()));
       if (next) {
         next.manifests.sort((a, b) => (a.annotations?.[REF_ANNOTATION] ?? "").localeCompare(b.annotations?.[REF_ANNOTATION] ?? ""));
         const p = join(this.root, "index.json");
         // No fsync: like the blobs, the index survives kill -9 by rename alone; fsck repairs what a power cut tears.
         await writeFileAtomic(p, JSON.stringify(next, null, 1) + "\n", { sync: false });
-        const st = await stat(p);
-        this.indexCache = { ino: st.ino, mtimeMs: st.mtimeMs, size: st.size, index: next };
+        this.rememberIndex(await stat(p), next);
       }
     } finally {
       await lock.release();
