@@ -5,7 +5,7 @@ import { KilnError } from "../core/errors.js";
 import type { Store } from "../store/layout.js";
 import { readManifest } from "../store/image.js";
 import { type ImageConfigJson, mountPoints, runtimeConfig } from "./oci-runtime.js";
-import { indexTar } from "./tarindex.js";
+import { indexTarCached } from "./tarindex.js";
 import { normal, Tree } from "./tree.js";
 import { type TarResult, writeTreeTar } from "./write-tar.js";
 
@@ -58,8 +58,13 @@ async function loadImage(store: Store, ref: string, where: string): Promise<Load
   return { ref, layers: manifest.layers.map((l) => store.blobPath(l.digest)), config, label };
 }
 
-async function applyImage(tree: Tree, prefix: string, img: LoadedImage): Promise<void> {
-  for (const layer of img.layers) tree.applyLayer(prefix, layer, await indexTar(layer));
+/** Where the headers of store blobs are remembered (indexTarCached). */
+const indexDir = (store: Store) => pjoin(store.kilnDir, "tar-index");
+
+async function applyImage(tree: Tree, prefix: string, img: LoadedImage, store: Store): Promise<void> {
+  // read together (each a small file, or the headers of a new layer), applied in order
+  const indexes = await Promise.all(img.layers.map((layer) => indexTarCached(indexDir(store), layer)));
+  img.layers.forEach((layer, i) => tree.applyLayer(prefix, layer, indexes[i]!));
 }
 
 async function readNode(tree: Tree, path: string): Promise<string | undefined> {
@@ -94,7 +99,7 @@ async function addKernel(tree: Tree, spec: ImageSpec, store: Store): Promise<voi
   if (!k) return;
   const img = await loadImage(store, k.image, "kernel.image");
   const scratch = new Tree();
-  await applyImage(scratch, "", img);
+  await applyImage(scratch, "", img, store);
   const seq = tree.nextLayer();
   const binary = scratch.resolveFile(normal(k.binary ?? "kernel"));
   if (!binary) throw new KilnError("E_COMPOSE", `kernel image '${k.image}' has no '${k.binary ?? "kernel"}' file`, { hint: "a linuxkit kernel image carries /kernel (and /kernel.tar with the modules)" });
@@ -109,14 +114,14 @@ async function addKernel(tree: Tree, spec: ImageSpec, store: Store): Promise<voi
   if (tarName !== "none") {
     const t = scratch.resolveFile(normal(tarName));
     const c = t?.content;
-    if (c && "file" in c) tree.applyLayer("", c.file, await indexTar(c.file, c.offset, c.size));
+    if (c && "file" in c) tree.applyLayer("", c.file, await indexTarCached(indexDir(store), c.file, c.offset, c.size));
     else if (k.tar) throw new KilnError("E_COMPOSE", `kernel image '${k.image}' has no '${tarName}'`);
   }
 }
 
 async function addContainer(tree: Tree, c: Container, dir: string, store: Store, cgroup: string): Promise<void> {
   const img = await loadImage(store, c.image, `${dir}`);
-  await applyImage(tree, `${dir}/rootfs`, img);
+  await applyImage(tree, `${dir}/rootfs`, img, store);
   const where = `${dir} (${c.name})`;
   const ids = {
     uid: await lookupId(tree, `${dir}/rootfs`, c.uid ?? img.label.uid, "passwd", where),
@@ -188,7 +193,7 @@ export async function composeRootfs(input: ComposeInput, out: string): Promise<T
   const { spec, store } = input;
   const tree = new Tree();
   await addKernel(tree, spec, store);
-  for (const ref of spec.init ?? []) await applyImage(tree, "", await loadImage(store, ref, "init"));
+  for (const ref of spec.init ?? []) await applyImage(tree, "", await loadImage(store, ref, "init"), store);
   for (const section of ["onboot", "onshutdown"] as const) {
     for (const [i, c] of (spec[section] ?? []).entries()) {
       const name = `${String(i).padStart(3, "0")}-${c.name}`;
@@ -203,7 +208,7 @@ export async function composeRootfs(input: ComposeInput, out: string): Promise<T
   }
   for (const v of spec.volumes ?? []) {
     const base = `containers/volumes/${v.name}`;
-    if (v.image) await applyImage(tree, `${base}/lower`, await loadImage(store, v.image, `volume ${v.name}`));
+    if (v.image) await applyImage(tree, `${base}/lower`, await loadImage(store, v.image, `volume ${v.name}`), store);
     else tree.set(base, { type: "directory", mode: 0o755, uid: 0, gid: 0 });
   }
   await addFiles(tree, input);

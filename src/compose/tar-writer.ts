@@ -27,6 +27,8 @@ const BUF = 1 << 20;
 const DIRECT_MIN = 64 << 10;
 /** Bodies from this size on are copied on the thread pool, so the caller's other work runs meanwhile. */
 const ASYNC_MIN = 1 << 20;
+/** Large copies in flight at once (libuv's thread pool has 4 threads); the writer goes on past them. */
+const MAX_COPIES = 3;
 /** copy_file_range errors that mean "not between these files": copy through the buffer instead. */
 const NO_DIRECT = new Set(["EXDEV", "ENOSYS", "EOPNOTSUPP", "EINVAL", "ENOTSUP", "EPERM"]);
 
@@ -58,10 +60,18 @@ function splitName(name: string): [string, string] | undefined {
 
 export class TarWriter {
   private readonly fd: number;
-  private readonly buf = Buffer.alloc(BUF);
+  private readonly buf = Buffer.allocUnsafe(BUF);
   private used = 0;
-  /** Bytes in the file so far (the buffer goes after them). */
+  /** Bytes placed in the file so far, written or being copied (the buffer goes after them). */
   private total = 0;
+  /** Ranges being copied on the thread pool, in file order: the writer has gone on past them. */
+  private readonly pending: { start: number; done: Promise<void> }[] = [];
+  /** Large copies among them. */
+  private copies = 0;
+  /** Callers waiting for a large copy to finish (addSoon's answer when MAX_COPIES are in flight). */
+  private readonly copyWaiters: (() => void)[] = [];
+  /** The first failure of a copy in flight (reported by the next add or by finish). */
+  private failed?: unknown;
   private readonly inputs = new Map<string, number>();
   /** Large bodies copied in the kernel, until a file system says it cannot. */
   private direct = native();
@@ -76,13 +86,18 @@ export class TarWriter {
   /** Report progress to `f` from now on (the file exists once the writer does, so `f` can open it). */
   followWith(f: FollowHash): void {
     this.follow = f;
-    f.advance(this.total);
+    this.advance();
+  }
+
+  /** Tell the follower how far the file is complete: up to the first range still being copied. */
+  private advance(): void {
+    this.follow?.advance(this.pending.length ? this.pending[0]!.start : this.total);
   }
 
   /** `n` more bytes are in the file (written, or copied by the kernel). */
   private wrote(n: number): void {
     this.total += n;
-    this.follow?.advance(this.total);
+    this.advance();
   }
 
   /** The first `n` bytes of `b` to the end of the file. */
@@ -176,11 +191,17 @@ export class TarWriter {
   }
 
   /**
-   * As add, but a large body from a file is copied on the thread pool: the
-   * returned promise settles when it is written (undefined when the entry was
-   * written at once). Nothing else may be added meanwhile.
+   * As add, but a large body from a file is copied on the thread pool while
+   * the writer goes on: its range of the tar is set aside (the next header's
+   * place is known from the size) and filled when the copy is done. Returns a
+   * promise to wait for before the next add when MAX_COPIES are in flight,
+   * else undefined. finish() waits for all of them.
+   * (Tried: every write in one ordered queue on the thread pool, so no two
+   * threads contend for the tar's inode lock; less CPU spent spinning on it,
+   * but slower: the queue moves only when the event loop has a turn.)
    */
   addSoon(h: TarHeader, body?: { file: string; offset: number } | { data: Buffer }): Promise<void> | undefined {
+    if (this.failed !== undefined) throw this.failed;
     const direct = this.direct;
     if (!direct || !body || "data" in body || h.type !== "file" || h.size < ASYNC_MIN) {
       this.add(h, body);
@@ -189,22 +210,47 @@ export class TarWriter {
     const size = this.headers(h);
     this.flush();
     const fd = this.input(body.file);
-    const throughBuffer = () => {
-      this.direct = null; // over whatever part landed
-      this.copyRange(body.file, body.offset, size);
-      this.pad(size);
-    };
-    return direct.copyFileRangeAsync(fd, body.offset, this.fd, this.total, size).then(
+    const start = this.total;
+    const copied = direct.copyFileRangeAsync(fd, body.offset, this.fd, start, size).then(
       (n) => {
-        if (n !== size) return throughBuffer(); // as in copyRange
-        this.wrote(n);
-        this.pad(size);
+        // fewer bytes than asked: through a buffer, which says why (as in copyRange)
+        if (n !== size) this.copyAt(fd, body.file, body.offset, start, size);
       },
       (err: NodeJS.ErrnoException) => {
         if (!NO_DIRECT.has(err.code ?? "")) throw err;
-        throughBuffer();
+        this.direct = null;
+        this.copyAt(fd, body.file, body.offset, start, size);
       },
     );
+    const done = copied.then(
+      () => {
+        this.pending.splice(this.pending.findIndex((p) => p.start === start), 1);
+        this.advance();
+      },
+      (err: unknown) => {
+        this.failed ??= err;
+      },
+    );
+    this.pending.push({ start, done });
+    this.copies++;
+    void done.then(() => {
+      this.copies--;
+      this.copyWaiters.shift()?.();
+    });
+    this.total += size;
+    this.pad(size);
+    return this.copies >= MAX_COPIES ? new Promise<void>((resolve) => this.copyWaiters.push(resolve)) : undefined;
+  }
+
+  /** A range copied through a buffer of its own to its set-aside place (a copy in flight could not be made in the kernel). */
+  private copyAt(fd: number, file: string, offset: number, dest: number, size: number): void {
+    const b = Buffer.allocUnsafe(Math.min(size, BUF));
+    for (let done = 0; done < size; ) {
+      const n = readSync(fd, b, 0, Math.min(size - done, b.length), offset + done);
+      if (n <= 0) throw new Error(`${file} ended early at ${offset + done}`);
+      for (let w = 0; w < n; ) w += writeSync(this.fd, b, w, n - w, dest + done + w);
+      done += n;
+    }
   }
 
   private input(file: string): number {
@@ -246,19 +292,23 @@ export class TarWriter {
 
   private closed = false;
 
-  /** Two zero blocks, flush, close; returns the size of the tar. */
-  finish(): { size: number } {
+  /** Two zero blocks, flush, wait for the copies in flight, close; returns the size of the tar. */
+  async finish(): Promise<{ size: number }> {
     this.room(1024);
     this.buf.fill(0, this.used, this.used + 1024);
     this.used += 1024;
     this.flush();
+    await Promise.all(this.pending.map((p) => p.done));
+    if (this.failed !== undefined) throw this.failed;
     this.closed = true;
     closeSync(this.fd);
     this.closeInputs();
     return { size: this.total };
   }
 
-  abort(): void {
+  /** Close without finishing (the caller removes the file), once the copies in flight have stopped writing to it. */
+  async abort(): Promise<void> {
+    await Promise.all(this.pending.map((p) => p.done));
     // after finish() the descriptor number may already belong to another file: never close it twice
     if (!this.closed) {
       this.closed = true;

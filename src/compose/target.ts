@@ -1,4 +1,4 @@
-import { mkdir, readFile, stat } from "node:fs/promises";
+import { mkdir, readFile, rm, stat } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { parseYaml } from "../config/yaml.js";
 import { writeFileAtomic } from "../core/atomic.js";
@@ -15,7 +15,7 @@ import { type ComposedTemplate, composeTemplate, type ImageKind, modifiersFor, t
 import type { ImageSpec } from "../config/image-spec.js";
 import { composeRootfs } from "./compose.js";
 import { imageSbomOptions, readSbomsBeside, sbomHook, sbomKeyFields, sbomsBeside, tarProvenance, writeSbomsBeside } from "./sbom/image.js";
-import { writeProvenance } from "./sbom/provenance.js";
+import { provenancePath, writeProvenance } from "./sbom/provenance.js";
 
 /** What the image targets need: the same as a package build (they build the packages they use first). */
 export type ImageTargetContext = BuildOptions;
@@ -114,7 +114,15 @@ export async function resolveImageYml(ctx: ImageTargetContext, variant: Variant,
  * Compose (or reuse) out/<arch>/<variant>/<kind>.tar; `extra` files (with their digests) are added at the end.
  * Its SBOMs go into it and beside it (<kind>.spdx.json, <kind>.cdx.json), and <kind>.tar.provenance.json says what it is made of.
  */
-export async function buildImageTar(ctx: ImageTargetContext, variant: Variant, kind: ImageKind, extra: { path: string; file: string; size: number; id: string; sha256?: string }[] = []): Promise<ComposedImage> {
+export async function buildImageTar(
+  ctx: ImageTargetContext,
+  variant: Variant,
+  kind: ImageKind,
+  extra: { path: string; file: string; size: number; id: string; sha256?: string }[] = [],
+  /** Hash the tar and write <kind>.tar.provenance.json (the build profile's `provenance`; dev: no). */
+  opts: { provenance?: boolean } = {},
+): Promise<ComposedImage> {
+  const withProvenance = opts.provenance ?? true;
   const { spec, text, tpl, plan } = await resolveImageYml(ctx, variant, kind);
   // timed from here: the packages it needs report their own times
   const t0 = Date.now();
@@ -133,6 +141,11 @@ export async function buildImageTar(ctx: ImageTargetContext, variant: Variant, k
   const provenance = async (sha256: string, sboms: Parameters<typeof tarProvenance>[0]["sboms"]) =>
     writeProvenance(tar, await tarProvenance({ ...sbomInput, specName: relative(ctx.project.root, tpl.out), specText: text, sources, extra, sboms }), sha256, key);
   if (last && st && last.key === key && last.size === st.size && last.mtimeMs === st.mtimeMs && (await sbomsBeside(dir, kind, sbom))) {
+    if (!withProvenance) {
+      // a provenance beside it from an earlier build describes these same bytes (same key): left as it is
+      ctx.bus.emit({ type: "done", target: id, key, cached: true, ms: Date.now() - t0 });
+      return { kind, variant, yml: tpl.out, tar, id: key, size: last.size, cached: true, key, sha256: last.sha256 };
+    }
     const sha256 = last.sha256 ?? (await sha256File(tar, st.size));
     if (!last.sha256) await writeFileAtomic(recordFile, JSON.stringify({ ...last, sha256 }), { sync: false });
     await provenance(sha256, await readSbomsBeside(dir, kind, sbom));
@@ -142,14 +155,20 @@ export async function buildImageTar(ctx: ImageTargetContext, variant: Variant, k
   ctx.bus.emit({ type: "start", target: id, key });
   await mkdir(dir, { recursive: true });
   const hook = sbom ? sbomHook(sbomInput, sbom) : undefined;
-  const res = await composeRootfs({ spec, specText: text, specDir: tpl.templateDir, store: ctx.store, mtime: ctx.project.sourceDateEpoch, specName: relative(ctx.project.root, tpl.out), extraFiles: extra, late: hook, sha256: true }, tar);
+  const res = await composeRootfs({ spec, specText: text, specDir: tpl.templateDir, store: ctx.store, mtime: ctx.project.sourceDateEpoch, specName: relative(ctx.project.root, tpl.out), extraFiles: extra, late: hook, sha256: withProvenance }, tar);
   const after = await stat(tar);
   const sboms = hook?.docs() ?? [];
   await writeSbomsBeside(dir, sboms);
   const record = { key, size: res.size, mtimeMs: after.mtimeMs };
   await writeFileAtomic(recordFile, JSON.stringify(record), { sync: false });
+  if (!res.sha256) {
+    // not hashed (a profile without provenance): one from an earlier build would describe other bytes
+    await rm(provenancePath(tar), { force: true });
+    ctx.bus.emit({ type: "done", target: id, key, cached: false, ms: Date.now() - t0 });
+    return { kind, variant, yml: tpl.out, tar, id: key, size: res.size, cached: false, key };
+  }
   // hashed on another thread as it was written, finishing while the next stage (mksquashfs) starts; the record gets the digest then
-  const sha256Pending = res.sha256!; // asked for (sha256: true)
+  const sha256Pending = res.sha256;
   background(
     sha256Pending.then(async (sha256) => {
       await writeFileAtomic(recordFile, JSON.stringify({ ...record, sha256 }), { sync: false });

@@ -17,7 +17,7 @@ export interface TarResult {
  * temp name and renamed, so a crash leaves no half tar at `out`. A hard link
  * whose target sorts after it (or is gone) is written as a copy, so every
  * reader can extract the archive in one pass.
- * Large files are copied on the thread pool while the event loop goes on;
+ * Large files are copied on the thread pool while the writer goes on past them;
  * `late` files (the SBOMs, which are made while the tar is written) are
  * waited for when their turn comes.
  */
@@ -77,7 +77,7 @@ export async function writeTreeTar(
       if (soon) await soon;
       written.add(path);
     }
-    const res = w.finish();
+    const res = await w.finish();
     const sha256 = follow?.end(res.size);
     sha256?.catch(() => undefined); // the caller's to await; a failure before it does must not crash kiln
     await opts.before;
@@ -85,7 +85,7 @@ export async function writeTreeTar(
     return { ...res, entries: written.size, sha256 };
   } catch (err) {
     follow?.abort();
-    w.abort();
+    await w.abort();
     await rm(tmp, { force: true });
     throw err;
   }

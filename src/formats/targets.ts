@@ -149,7 +149,7 @@ async function makeDisks(ctx: ImageTargetContext, variant: Variant, want: DiskRe
     }, prov(name, [from], { compression: comp.compression, compressionLevel: comp.compressionLevel, profile: comp.profile, maxSize, tools }));
   };
 
-  const tar = want.from ? { tar: want.from.tar.path, id: want.from.tar.id, size: want.from.tar.size, cached: want.from.tar.cached, sha256: undefined, sha256Pending: undefined } : await buildImageTar(ctx, variant, "rootfs");
+  const tar = want.from ? { tar: want.from.tar.path, id: want.from.tar.id, size: want.from.tar.size, cached: want.from.tar.cached, sha256: undefined, sha256Pending: undefined } : await buildImageTar(ctx, variant, "rootfs", [], { provenance: comp.provenance });
   out["rootfs.tar"] = { path: tar.tar, id: tar.id, size: tar.size, cached: tar.cached, sha256: tar.sha256, sha256Pending: tar.sha256Pending };
   const needImg = want.rootfsImg || want.live?.length || want.installer || want.iso;
   if (!needImg && !want.configImg) return out;
@@ -249,7 +249,7 @@ async function makeDisks(ctx: ImageTargetContext, variant: Variant, want: DiskRe
       { path: "/bits/rootfs.img", file: img.path, size: img.size, id: img.id, sha256: await artifactSha256(img) },
       { path: "/bits/config.img", file: conf.path, size: conf.size, id: conf.id, sha256: await artifactSha256(conf) },
       ...(liveEsp ? [{ path: "/bits/efi.img", file: liveEsp.path, size: liveEsp.size, id: liveEsp.id, sha256: await artifactSha256(liveEsp) }] : []),
-    ]);
+    ], { provenance: comp.provenance });
     out["installer.tar"] = { path: itar.tar, id: itar.id, size: itar.size, cached: itar.cached, sha256: itar.sha256, sha256Pending: itar.sha256Pending };
     const iimg = await rootfsImg(out["installer.tar"], "rootfs_installer.img", `rootfs_installer.img/${variant.arch}/${variant.name}`);
     out["rootfs_installer.img"] = iimg;

@@ -68,10 +68,12 @@ export async function gcStore(store: Store, opts: GcOptions): Promise<GcResult> 
       blobsLeft.delete(hex);
     }
   }
-  // caches kept per blob (SBOM file digests) go with their blob
-  for (const name of opts.dryRun ? [] : await readdir(join(store.kilnDir, "file-hashes")).catch(() => [] as string[])) {
-    const hex = /^([0-9a-f]{64})\.json$/.exec(name)?.[1];
-    if (hex && !blobsLeft.has(hex)) await rm(join(store.kilnDir, "file-hashes", name), { force: true });
+  // caches kept per blob (SBOM file digests, tar headers) go with their blob
+  for (const cache of ["file-hashes", "tar-index"]) {
+    for (const name of opts.dryRun ? [] : await readdir(join(store.kilnDir, cache)).catch(() => [] as string[])) {
+      const hex = /^([0-9a-f]{64})(-\d+-\d*)?\.json$/.exec(name)?.[1];
+      if (hex && !blobsLeft.has(hex)) await rm(join(store.kilnDir, cache, name), { force: true });
+    }
   }
   let temps = 0;
   for (const dir of [join(store.kilnDir, "tmp"), join(store.kilnDir, "locks")]) {
