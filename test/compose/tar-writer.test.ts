@@ -16,7 +16,8 @@ const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 /**
  * A "layer" file holding bodies at known offsets, and a tree whose files point
  * into it: sizes on both sides of the in-kernel copy threshold (64 KiB), one
- * bigger than the writer's buffer (1 MiB), bytes kiln made bigger than the
+ * bigger than the writer's buffer (1 MiB) and several such in a row (copied
+ * on the thread pool while the writer goes on), bytes kiln made bigger than the
  * buffer too (an SBOM of a large image), a symlink, a hard link, a directory.
  */
 async function fixture(dir: string, layerDir = dir) {
@@ -25,6 +26,10 @@ async function fixture(dir: string, layerDir = dir) {
     "edge.bin": randomBytes(64 << 10),
     "medium.bin": randomBytes(70_001),
     "large.bin": randomBytes((3 << 20) + 17),
+    // more large bodies in a row than the writer copies at once (it waits, then goes on past them)
+    "large2.bin": randomBytes((2 << 20) + 1),
+    "large3.bin": randomBytes(1 << 20),
+    "large4.bin": randomBytes((5 << 20) + 511),
   };
   const layer = join(layerDir, "layer.bin");
   const fd = openSync(layer, "w");

@@ -1,6 +1,6 @@
 import { execa } from "execa";
 import { createHash } from "node:crypto";
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { BIN, kiln, tempDir, writeProject } from "../helpers/kiln.js";
@@ -258,5 +258,17 @@ describe("what a one-file edit rebuilds", () => {
     const bad = await kiln(["-C", dir, "build", "live", "--profile", "fast"], { store });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/unknown build profile 'fast'[\s\S]*one of: release, dev/);
+    // a tar composed under dev is neither hashed nor given a provenance; a release build reusing it hashes it then
+    await rm(join(out, "rootfs.tar"));
+    const dev = await kiln(["-C", dir, "--json", "build", "rootfs.tar", "--profile", "dev"], { store });
+    expect(dev.code, dev.stderr).toBe(0);
+    const tarDone = (stdout: string) => stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { type: string; target?: string; cached?: boolean }).find((e) => e.type === "done" && e.target?.startsWith("rootfs/"));
+    expect(tarDone(dev.stdout)?.cached).toBe(false);
+    expect(await readdir(out)).not.toContain("rootfs.tar.provenance.json");
+    const rel = await kiln(["-C", dir, "--json", "build", "rootfs.tar"], { store });
+    expect(rel.code, rel.stderr).toBe(0);
+    expect(tarDone(rel.stdout)?.cached).toBe(true);
+    const prov = JSON.parse(await readFile(join(out, "rootfs.tar.provenance.json"), "utf8")) as { subject: { digest: { sha256: string } }[] };
+    expect(prov.subject[0]!.digest.sha256).toBe(createHash("sha256").update(await readFile(join(out, "rootfs.tar"))).digest("hex"));
   });
 });

@@ -86,17 +86,22 @@ describe("the OCI store", () => {
     await wf(orphan, "orphan");
     const old = new Date(Date.now() - 2 * 3600_000);
     await utimes(orphan, old, old);
-    // the SBOM digest cache of each blob: the orphan's goes with it, a live blob's stays
+    // the SBOM digest and tar header caches of each blob: the orphan's go with it, a live blob's stay
     const { mkdir: md } = await import("node:fs/promises");
     const live = (await readdir(join(store, "blobs/sha256"))).find((b) => b !== "f".repeat(64))!;
     await md(join(store, "kiln/file-hashes"), { recursive: true });
     await wf(join(store, "kiln/file-hashes", `${"f".repeat(64)}.json`), "{}");
     await wf(join(store, "kiln/file-hashes", `${live}.json`), "{}");
+    await md(join(store, "kiln/tar-index"), { recursive: true });
+    await wf(join(store, "kiln/tar-index", `${"f".repeat(64)}-512-1024.json`), "{}");
+    await wf(join(store, "kiln/tar-index", `${live}.json`), "{}");
+    await wf(join(store, "kiln/tar-index", `${live}-0-2048.json`), "{}");
     const gc = await kiln(["--json", "store", "gc"], { store });
     expect(gc.code, gc.stderr).toBe(0);
     expect(JSON.parse(gc.stdout)).toMatchObject({ blobs: 1, refs: [] });
     expect((await readdir(join(store, "blobs/sha256"))).length).toBe(before);
     expect(await readdir(join(store, "kiln/file-hashes"))).toEqual([`${live}.json`]);
+    expect((await readdir(join(store, "kiln/tar-index"))).sort()).toEqual([`${live}-0-2048.json`, `${live}.json`]);
     expect((await kiln(["store", "fsck"], { store })).code).toBe(0);
     const dry = await kiln(["--json", "store", "gc", "--older-than", "0", "--dry-run"], { store });
     expect(JSON.parse(dry.stdout).refs).toEqual([]);
