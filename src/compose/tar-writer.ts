@@ -66,8 +66,6 @@ export class TarWriter {
   private total = 0;
   /** Ranges being copied on the thread pool, in file order: the writer has gone on past them. */
   private readonly pending: { start: number; done: Promise<void> }[] = [];
-  /** Large copies among them. */
-  private copies = 0;
   /** Callers waiting for a large copy to finish (addSoon's answer when MAX_COPIES are in flight). */
   private readonly copyWaiters: (() => void)[] = [];
   /** The first failure of a copy in flight (reported by the next add or by finish). */
@@ -226,20 +224,17 @@ export class TarWriter {
       () => {
         this.pending.splice(this.pending.findIndex((p) => p.start === start), 1);
         this.advance();
+        this.copyWaiters.shift()?.();
       },
       (err: unknown) => {
         this.failed ??= err;
+        this.copyWaiters.shift()?.(); // whoever waits learns of it at its next add
       },
     );
     this.pending.push({ start, done });
-    this.copies++;
-    void done.then(() => {
-      this.copies--;
-      this.copyWaiters.shift()?.();
-    });
     this.total += size;
     this.pad(size);
-    return this.copies >= MAX_COPIES ? new Promise<void>((resolve) => this.copyWaiters.push(resolve)) : undefined;
+    return this.pending.length >= MAX_COPIES ? new Promise<void>((resolve) => this.copyWaiters.push(resolve)) : undefined;
   }
 
   /** A range copied through a buffer of its own to its set-aside place (a copy in flight could not be made in the kernel). */

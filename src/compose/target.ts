@@ -141,14 +141,13 @@ export async function buildImageTar(
   const provenance = async (sha256: string, sboms: Parameters<typeof tarProvenance>[0]["sboms"]) =>
     writeProvenance(tar, await tarProvenance({ ...sbomInput, specName: relative(ctx.project.root, tpl.out), specText: text, sources, extra, sboms }), sha256, key);
   if (last && st && last.key === key && last.size === st.size && last.mtimeMs === st.mtimeMs && (await sbomsBeside(dir, kind, sbom))) {
-    if (!withProvenance) {
-      // a provenance beside it from an earlier build describes these same bytes (same key): left as it is
-      ctx.bus.emit({ type: "done", target: id, key, cached: true, ms: Date.now() - t0 });
-      return { kind, variant, yml: tpl.out, tar, id: key, size: last.size, cached: true, key, sha256: last.sha256 };
+    let sha256 = last.sha256;
+    // without provenance, one beside it from an earlier build describes these same bytes (same key): left as it is
+    if (withProvenance) {
+      sha256 ??= await sha256File(tar, st.size);
+      if (!last.sha256) await writeFileAtomic(recordFile, JSON.stringify({ ...last, sha256 }), { sync: false });
+      await provenance(sha256, await readSbomsBeside(dir, kind, sbom));
     }
-    const sha256 = last.sha256 ?? (await sha256File(tar, st.size));
-    if (!last.sha256) await writeFileAtomic(recordFile, JSON.stringify({ ...last, sha256 }), { sync: false });
-    await provenance(sha256, await readSbomsBeside(dir, kind, sbom));
     ctx.bus.emit({ type: "done", target: id, key, cached: true, ms: Date.now() - t0 });
     return { kind, variant, yml: tpl.out, tar, id: key, size: last.size, cached: true, key, sha256 };
   }
@@ -161,20 +160,16 @@ export async function buildImageTar(
   await writeSbomsBeside(dir, sboms);
   const record = { key, size: res.size, mtimeMs: after.mtimeMs };
   await writeFileAtomic(recordFile, JSON.stringify(record), { sync: false });
-  if (!res.sha256) {
-    // not hashed (a profile without provenance): one from an earlier build would describe other bytes
-    await rm(provenancePath(tar), { force: true });
-    ctx.bus.emit({ type: "done", target: id, key, cached: false, ms: Date.now() - t0 });
-    return { kind, variant, yml: tpl.out, tar, id: key, size: res.size, cached: false, key };
-  }
   // hashed on another thread as it was written, finishing while the next stage (mksquashfs) starts; the record gets the digest then
   const sha256Pending = res.sha256;
-  background(
-    sha256Pending.then(async (sha256) => {
-      await writeFileAtomic(recordFile, JSON.stringify({ ...record, sha256 }), { sync: false });
-      await provenance(sha256, sboms);
-    }),
-  );
+  if (sha256Pending) {
+    background(
+      sha256Pending.then(async (sha256) => {
+        await writeFileAtomic(recordFile, JSON.stringify({ ...record, sha256 }), { sync: false });
+        await provenance(sha256, sboms);
+      }),
+    );
+  } else await rm(provenancePath(tar), { force: true }); // not hashed (no provenance): one from an earlier build would describe other bytes
   ctx.bus.emit({ type: "done", target: id, key, cached: false, ms: Date.now() - t0 });
   return { kind, variant, yml: tpl.out, tar, id: key, size: res.size, cached: false, key, sha256Pending };
 }

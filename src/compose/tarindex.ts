@@ -2,6 +2,7 @@ import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../core/atomic.js";
+import { blobHexOf } from "../store/layout.js";
 import { headerEntry, headerSize, isExtension, readExtension, type TarEntry, type TarExtensions, typeflagOf } from "../core/tar-header.js";
 
 /** An entry of a tar file, with the offset of its data. */
@@ -82,7 +83,7 @@ type Row = [name: string, type: number, mode: number, uid: number, gid: number, 
 
 /** The cache file of a store blob (…/blobs/sha256/<hex>, whole or a range of it), or undefined for other files. */
 export function tarIndexCacheName(path: string, start: number, length: number | undefined): string | undefined {
-  const hex = /\/blobs\/sha256\/([0-9a-f]{64})$/.exec(path)?.[1];
+  const hex = blobHexOf(path);
   if (!hex) return undefined;
   return start || length !== undefined ? `${hex}-${start}-${length ?? ""}.json` : `${hex}.json`;
 }

@@ -8,6 +8,11 @@ import { type Digest, digestOf, hexOf, sha256File } from "../core/hash.js";
 import { acquireLock, Mutex } from "./lock.js";
 import { randomBytes } from "node:crypto";
 
+/** The hex digest of a store blob's path (…/blobs/sha256/<hex>, as blobPath gives), else undefined: caches kept per blob key by it. */
+export function blobHexOf(path: string): string | undefined {
+  return /\/blobs\/sha256\/([0-9a-f]{64})$/.exec(path)?.[1];
+}
+
 export const MT = {
   index: "application/vnd.oci.image.index.v1+json",
   manifest: "application/vnd.oci.image.manifest.v1+json",

@@ -4,6 +4,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../../core/atomic.js";
 import { runWorker } from "../../core/hash.js";
+import { blobHexOf } from "../../store/layout.js";
 import type { Tree } from "../tree.js";
 import type { ImageFile } from "./inventory.js";
 
@@ -131,11 +132,6 @@ class BlobHashCache {
 
   constructor(private readonly dir: string | undefined) {}
 
-  /** The blob's digest when `file` is a store blob (…/blobs/sha256/<hex>), else undefined (not cached). */
-  private digestOf(file: string): string | undefined {
-    return /\/blobs\/sha256\/([0-9a-f]{64})$/.exec(file)?.[1];
-  }
-
   private async entries(digest: string): Promise<Record<string, [string, string]>> {
     let e = this.loaded.get(digest);
     if (!e) {
@@ -146,12 +142,12 @@ class BlobHashCache {
   }
 
   async get(file: string, offset: number, size: number): Promise<[string, string] | undefined> {
-    const d = this.dir && this.digestOf(file);
+    const d = this.dir && blobHexOf(file);
     return d ? (await this.entries(d))[`${offset}:${size}`] : undefined;
   }
 
   set(file: string, offset: number, size: number, digests: [string, string]): void {
-    const d = this.dir && this.digestOf(file);
+    const d = this.dir && blobHexOf(file);
     if (!d) return;
     const e = this.loaded.get(d);
     if (!e) return;
