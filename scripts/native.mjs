@@ -28,7 +28,7 @@ const compilers = process.env.CC ? [[process.env.CC]] : [["cc"], ["gcc"], ["g++"
 const failures = [];
 for (const [cc, ...lang] of compilers) {
   try {
-    execFileSync(cc, [...lang, "-O2", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-I", include, "-o", tmp, src], { stdio: ["ignore", "inherit", "inherit"] });
+    execFileSync(cc, [...lang, "-O2", "-pthread", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-I", include, "-o", tmp, src], { stdio: ["ignore", "inherit", "inherit"] });
     renameSync(tmp, out);
     process.exit(0);
   } catch (err) {

@@ -4,13 +4,16 @@ import { native } from "../core/native.js";
 import type { TarIndexEntry } from "./tarindex.js";
 
 /**
- * A synchronous tar writer with a large output buffer, for composing big root
- * file systems at close to copy speed. Hand-written because the streaming
- * writers (tar-stream) cost several small writes and a stream per entry, which
- * for thousands of small files is most of the time; here an entry is a header
- * encode plus one ranged read from the layer file into the buffer, and a
- * large file's bytes go from the layer file to the tar in the kernel
- * (copy_file_range, as `cat` does), never through JavaScript.
+ * A tar writer for composing big root file systems at copy speed. Hand-written
+ * because the streaming writers (tar-stream) cost several small writes and a
+ * stream per entry, which for thousands of small files is most of the time.
+ * Here adding an entry only plans it: its header (made here) and its body (a
+ * range of a layer file, or bytes kiln made) become pieces of a plan, and the
+ * plan is written in batches by kiln's native copy threads (native/, two
+ * threads reading into their own buffers and writing with pwrite), so the
+ * JavaScript thread neither reads nor writes file bodies and goes on with
+ * other work (an image's SBOM) meanwhile. Without the native module the same
+ * plan is written here, with reads into one buffer and positional writes.
  * Headers are ustar; a pax record carries what ustar cannot hold (long names
  * and link targets, big ids and sizes, xattrs).
  *
@@ -21,23 +24,27 @@ export interface TarHeader extends Pick<TarIndexEntry, "name" | "type" | "mode" 
 }
 
 const TYPEFLAG: Record<TarHeader["type"], string> = { file: "0", link: "1", symlink: "2", "character-device": "3", "block-device": "4", directory: "5", fifo: "6" };
-/** Output buffer: headers and small files gather here. Small enough to stay in the CPU's cache. */
-const BUF = 1 << 20;
-/** Bodies from this size on are copied in the kernel; below it a read into the buffer costs less than flushing it. */
-const DIRECT_MIN = 64 << 10;
-/** Bodies from this size on are copied on the thread pool, so the caller's other work runs meanwhile. */
-const ASYNC_MIN = 1 << 20;
-/** Large copies in flight at once (libuv's thread pool has 4 threads); the writer goes on past them. */
-const MAX_COPIES = 3;
-/** copy_file_range errors that mean "not between these files": copy through the buffer instead. */
-const NO_DIRECT = new Set(["EXDEV", "ENOSYS", "EOPNOTSUPP", "EINVAL", "ENOTSUP", "EPERM"]);
+/** Headers, padding and small bodies kiln made are gathered in chunks of this size. */
+const CHUNK = 256 << 10;
+/** Bytes kiln made from this size on (an SBOM) are a piece of their own, not copied into a chunk. */
+const OWN_PIECE = 64 << 10;
+/** The plan is handed to the copy threads in batches of this many bytes (and before waiting on anything). */
+const BATCH = 8 << 20;
+/** The buffer of the fallback (no native module): reads gather here, one write empties it. */
+const STAGE = 256 << 10;
 
-function octal(buf: Buffer, off: number, len: number, v: number): boolean {
-  const s = v.toString(8);
-  if (s.length > len - 1) return false;
-  buf.write(s.padStart(len - 1, "0"), off, "ascii");
+/** `v` as zero-padded octal digits and a NUL in buf[off, off+len) (digit by digit: no strings made, thousands of headers). */
+function octal(buf: Buffer, off: number, len: number, v: number): void {
+  for (let i = off + len - 2; i >= off; i--) {
+    buf[i] = 48 + (v % 8);
+    v = Math.floor(v / 8);
+  }
   buf[off + len - 1] = 0;
-  return true;
+}
+
+/** ASCII text into buf at off (short constants: cheaper than Buffer#write's checks). */
+function ascii(buf: Buffer, off: number, text: string): void {
+  for (let i = 0; i < text.length; i++) buf[off + i] = text.charCodeAt(i);
 }
 
 function paxRecord(key: string, value: string): string {
@@ -60,105 +67,159 @@ function splitName(name: string): [string, string] | undefined {
 
 export class TarWriter {
   private readonly fd: number;
-  private readonly buf = Buffer.allocUnsafe(BUF);
+  /** The batch being gathered: triples (source, offset, length); a source ≥ 0 is a file descriptor, -1-i is bufs[i]. */
+  private segs: number[] = [];
+  private bufs: Buffer[] = [];
+  private bufIndex = new Map<Buffer, number>();
+  /** Where headers, padding and small bodies are made (shared by batches: each reads only its own bytes). */
+  private chunk = Buffer.alloc(CHUNK);
   private used = 0;
-  /** Bytes placed in the file so far, written or being copied (the buffer goes after them). */
-  private total = 0;
-  /** Ranges being copied on the thread pool, in file order: the writer has gone on past them. */
-  private readonly pending: { start: number; done: Promise<void> }[] = [];
-  /** Callers waiting for a large copy to finish (addSoon's answer when MAX_COPIES are in flight). */
-  private readonly copyWaiters: (() => void)[] = [];
-  /** The first failure of a copy in flight (reported by the next add or by finish). */
+  /** Bytes planned so far: where the next piece goes in the file. */
+  private planned = 0;
+  /** Where the batch being gathered starts in the file. */
+  private batchStart = 0;
+  /** Batches handed to the copy threads (they settle in file order and never reject: a failure goes to `failed`). */
+  private readonly writing: Promise<void>[] = [];
+  /** The first failure of a batch (thrown by the next add, or by finish). */
   private failed?: unknown;
   private readonly inputs = new Map<string, number>();
-  /** Large bodies copied in the kernel, until a file system says it cannot. */
-  private direct = native();
+  private readonly names = new Map<number, string>();
+  private readonly direct = native();
+  /** The fallback's buffer (no native module). */
+  private stage?: Buffer;
+  private closed = false;
 
-  /** Told how far the file is written after every write (a hash of it on another thread). */
+  /** Told how far the file is written (a hash of it on another thread): the copy threads store it in f.progress themselves. */
   private follow?: FollowHash;
 
   constructor(path: string) {
     this.fd = openSync(path, "wx", 0o644);
   }
 
-  /** Report progress to `f` from now on (the file exists once the writer does, so `f` can open it). */
+  /** Report progress to `f` from now on (before the first batch is sent; the file exists once the writer does, so `f` can open it). */
   followWith(f: FollowHash): void {
     this.follow = f;
-    this.advance();
   }
 
-  /** Tell the follower how far the file is complete: up to the first range still being copied. */
-  private advance(): void {
-    this.follow?.advance(this.pending.length ? this.pending[0]!.start : this.total);
+  /** Add an entry; a file's data is read from `source` (file, offset) or taken from `data` (which must not change until finish). */
+  add(h: TarHeader, body?: { file: string; offset: number } | { data: Buffer }): void {
+    if (this.failed !== undefined) throw this.failed;
+    const size = this.headers(h);
+    if (!size || !body) return;
+    if ("data" in body) {
+      const d = body.data.subarray(0, size);
+      if (d.length >= OWN_PIECE) this.piece(d, 0, d.length);
+      else this.bytes(d);
+    } else this.piece(this.input(body.file), body.offset, size);
+    this.zeros((512 - (size % 512)) % 512);
   }
 
-  /** `n` more bytes are in the file (written, or copied by the kernel). */
-  private wrote(n: number): void {
-    this.total += n;
-    this.advance();
+  /** Hand what is planned so far to the copy threads (before waiting for something, so they work meanwhile). */
+  send(): void {
+    const len = this.planned - this.batchStart;
+    if (!len) return;
+    const start = this.batchStart;
+    const segs = this.segs;
+    const bufs = this.bufs;
+    this.segs = [];
+    this.bufs = [];
+    this.bufIndex = new Map();
+    this.batchStart = this.planned;
+    if (!this.direct) {
+      this.writeHere(start, segs, bufs);
+      this.follow?.advance(this.planned);
+      return;
+    }
+    this.writing.push(
+      this.direct.writeSegments(this.fd, start, Float64Array.from(segs), bufs, this.follow?.progress).then(
+        () => undefined,
+        (err: NodeJS.ErrnoException & { fd?: number; offset?: number }) => {
+          this.failed ??= this.explain(err);
+        },
+      ),
+    );
   }
 
-  /** The first `n` bytes of `b` to the end of the file. */
-  private writeOut(b: Buffer, n: number): void {
-    let off = 0;
-    while (off < n) off += writeSync(this.fd, b, off, n - off, this.total + off);
-    this.wrote(n);
+  /** A native error, naming the input file it was reading. */
+  private explain(err: NodeJS.ErrnoException & { fd?: number; offset?: number }): Error {
+    const file = err.fd === undefined ? undefined : this.names.get(err.fd);
+    if (err.code === "ESHORTINPUT") return new Error(`${file ?? `input fd ${err.fd}`} ended early at ${err.offset}`);
+    if (file) err.message = `reading ${file}: ${err.message}`;
+    return err;
   }
 
-  private flush(): void {
-    if (!this.used) return;
-    this.writeOut(this.buf, this.used);
+  /** A piece of the plan: `len` bytes from a file descriptor or a buffer, cut where a batch is full. */
+  private piece(src: number | Buffer, off: number, len: number): void {
+    while (len > 0) {
+      const n = Math.min(len, this.batchStart + BATCH - this.planned);
+      let s = src as number;
+      if (typeof src !== "number") {
+        let i = this.bufIndex.get(src);
+        if (i === undefined) this.bufIndex.set(src, (i = this.bufs.push(src) - 1));
+        s = -1 - i;
+      }
+      const k = this.segs.length;
+      // right after the previous piece of the same source: one piece (a chunk's headers and padding, mostly)
+      if (k && this.segs[k - 3] === s && this.segs[k - 2]! + this.segs[k - 1]! === off) this.segs[k - 1]! += n;
+      else this.segs.push(s, off, n);
+      this.planned += n;
+      off += n;
+      len -= n;
+      if (this.planned - this.batchStart >= BATCH) this.send();
+    }
+  }
+
+  /** Room for `n` (≤ CHUNK) bytes in the chunk: a new chunk when this one is short (zeroed: padding and headers' empty fields need no fill). */
+  private room(n: number): void {
+    if (this.used + n <= CHUNK) return;
+    this.chunk = Buffer.alloc(CHUNK);
     this.used = 0;
   }
 
-  private room(n: number): void {
-    if (this.used + n > BUF) this.flush();
-  }
-
-  private put(b: Buffer): void {
-    if (b.length > BUF) {
-      // bigger than the buffer (an SBOM of a large image): straight to the file
-      this.flush();
-      this.writeOut(b, b.length);
-      return;
-    }
+  /** Bytes kiln made (shorter than a chunk), copied into the chunk. */
+  private bytes(b: Buffer): void {
     this.room(b.length);
-    b.copy(this.buf, this.used);
+    b.copy(this.chunk, this.used);
+    this.piece(this.chunk, this.used, b.length);
     this.used += b.length;
   }
 
-  private pad(n: number): void {
-    const p = (512 - (n % 512)) % 512;
-    if (!p) return;
-    this.room(p);
-    this.buf.fill(0, this.used, this.used + p);
-    this.used += p;
+  /** `n` zero bytes (the chunk's unused bytes are zero: it is written once, front to back). */
+  private zeros(n: number): void {
+    if (!n) return;
+    this.room(n);
+    this.piece(this.chunk, this.used, n);
+    this.used += n;
   }
 
-  private header(h: TarHeader, flag: string, name: string, size: number): Buffer {
-    const b = Buffer.alloc(512);
+  /** A 512-byte header, made in the chunk (whose bytes are zero until written). */
+  private header(h: TarHeader, flag: string, name: string, size: number): void {
+    this.room(512);
+    const b = this.chunk;
+    const o = this.used;
     const split = splitName(name) ?? ["", name.slice(0, 100)];
-    b.write(split[1], 0, 100, "utf8");
-    octal(b, 100, 8, h.mode & 0o7777);
-    octal(b, 108, 8, Math.min(h.uid, 0o7777777));
-    octal(b, 116, 8, Math.min(h.gid, 0o7777777));
-    octal(b, 124, 12, size <= 0o77777777777 ? size : 0);
-    octal(b, 136, 12, h.mtime);
-    b.write(flag, 156, 1, "ascii");
-    if (h.linkname) b.write(h.linkname.slice(0, 100), 157, 100, "utf8");
-    b.write("ustar\u000000", 257, 8, "ascii");
-    octal(b, 329, 8, h.devmajor ?? 0);
-    octal(b, 337, 8, h.devminor ?? 0);
-    b.write(split[0], 345, 155, "utf8");
-    b.fill(0x20, 148, 156);
-    let sum = 0;
-    for (let i = 0; i < 512; i++) sum += b[i]!;
-    b.write(sum.toString(8).padStart(6, "0"), 148, 6, "ascii");
-    b[154] = 0;
-    b[155] = 0x20;
-    return b;
+    b.write(split[1], o, 100, "utf8");
+    octal(b, o + 100, 8, h.mode & 0o7777);
+    octal(b, o + 108, 8, Math.min(h.uid, 0o7777777));
+    octal(b, o + 116, 8, Math.min(h.gid, 0o7777777));
+    octal(b, o + 124, 12, size <= 0o77777777777 ? size : 0);
+    octal(b, o + 136, 12, Math.max(0, h.mtime));
+    b[o + 156] = flag.charCodeAt(0);
+    if (h.linkname) b.write(h.linkname.slice(0, 100), o + 157, 100, "utf8");
+    ascii(b, o + 257, "ustar\u000000");
+    octal(b, o + 329, 8, h.devmajor ?? 0);
+    octal(b, o + 337, 8, h.devminor ?? 0);
+    if (split[0]) b.write(split[0], o + 345, 155, "utf8");
+    let sum = 8 * 0x20; // the checksum field counts as spaces
+    for (let i = o; i < o + 148; i++) sum += b[i]!;
+    for (let i = o + 156; i < o + 512; i++) sum += b[i]!;
+    octal(b, o + 148, 7, sum); // six digits and a NUL
+    b[o + 155] = 0x20;
+    this.piece(b, o, 512);
+    this.used += 512;
   }
 
+  /** The header (and a pax record before it when needed); returns the size of the body that follows. */
   private headers(h: TarHeader): number {
     const pax: Record<string, string> = { ...h.pax };
     if (!splitName(h.name)) pax.path = h.name;
@@ -170,82 +231,41 @@ export class TarWriter {
     if (keys.length) {
       const text = Buffer.from(keys.map((k) => paxRecord(k, pax[k]!)).join(""), "utf8");
       const paxName = `PaxHeaders/${h.name.split("/").pop()!.slice(0, 80)}`;
-      this.put(this.header({ ...h, linkname: undefined }, "x", paxName, text.length));
-      this.put(text);
-      this.pad(text.length);
+      this.header({ ...h, linkname: undefined }, "x", paxName, text.length);
+      if (text.length >= OWN_PIECE) this.piece(text, 0, text.length);
+      else this.bytes(text);
+      this.zeros((512 - (text.length % 512)) % 512);
     }
     const size = h.type === "file" ? h.size : 0;
-    this.put(this.header(h, TYPEFLAG[h.type], h.name, size));
+    this.header(h, TYPEFLAG[h.type], h.name, size);
     return size;
   }
 
-  /** Add an entry; a file's data is read from `source` (file, offset) or taken from `data`. */
-  add(h: TarHeader, body?: { file: string; offset: number } | { data: Buffer }): void {
-    const size = this.headers(h);
-    if (!size || !body) return;
-    if ("data" in body) this.put(body.data.subarray(0, size));
-    else this.copyRange(body.file, body.offset, size);
-    this.pad(size);
-  }
-
-  /**
-   * As add, but a large body from a file is copied on the thread pool while
-   * the writer goes on: its range of the tar is set aside (the next header's
-   * place is known from the size) and filled when the copy is done. Returns a
-   * promise to wait for before the next add when MAX_COPIES are in flight,
-   * else undefined. finish() waits for all of them.
-   * (Tried: every write in one ordered queue on the thread pool, so no two
-   * threads contend for the tar's inode lock; less CPU spent spinning on it,
-   * but slower: the queue moves only when the event loop has a turn.)
-   */
-  addSoon(h: TarHeader, body?: { file: string; offset: number } | { data: Buffer }): Promise<void> | undefined {
-    if (this.failed !== undefined) throw this.failed;
-    const direct = this.direct;
-    if (!direct || !body || "data" in body || h.type !== "file" || h.size < ASYNC_MIN) {
-      this.add(h, body);
-      return undefined;
+  /** Without the native module: the batch's pieces read into one buffer and written, here. */
+  private writeHere(start: number, segs: number[], bufs: Buffer[]): void {
+    const stage = (this.stage ??= Buffer.allocUnsafe(STAGE));
+    let used = 0;
+    let out = start;
+    const flush = () => {
+      for (let w = 0; w < used; ) w += writeSync(this.fd, stage, w, used - w, out + w);
+      out += used;
+      used = 0;
+    };
+    for (let i = 0; i < segs.length; i += 3) {
+      const src = segs[i]!;
+      let at = segs[i + 1]!;
+      let left = segs[i + 2]!;
+      while (left > 0) {
+        if (used === STAGE) flush();
+        const k = Math.min(left, STAGE - used);
+        const n = src >= 0 ? readSync(src, stage, used, k, at) : bufs[-1 - src]!.copy(stage, used, at, at + k);
+        if (n <= 0) throw new Error(`${this.names.get(src)} ended early at ${at}`);
+        used += n;
+        at += n;
+        left -= n;
+      }
     }
-    const size = this.headers(h);
-    this.flush();
-    const fd = this.input(body.file);
-    const start = this.total;
-    const copied = direct.copyFileRangeAsync(fd, body.offset, this.fd, start, size).then(
-      (n) => {
-        // fewer bytes than asked: through a buffer, which says why (as in copyRange)
-        if (n !== size) this.copyAt(fd, body.file, body.offset, start, size);
-      },
-      (err: NodeJS.ErrnoException) => {
-        if (!NO_DIRECT.has(err.code ?? "")) throw err;
-        this.direct = null;
-        this.copyAt(fd, body.file, body.offset, start, size);
-      },
-    );
-    const done = copied.then(
-      () => {
-        this.pending.splice(this.pending.findIndex((p) => p.start === start), 1);
-        this.advance();
-        this.copyWaiters.shift()?.();
-      },
-      (err: unknown) => {
-        this.failed ??= err;
-        this.copyWaiters.shift()?.(); // whoever waits learns of it at its next add
-      },
-    );
-    this.pending.push({ start, done });
-    this.total += size;
-    this.pad(size);
-    return this.pending.length >= MAX_COPIES ? new Promise<void>((resolve) => this.copyWaiters.push(resolve)) : undefined;
-  }
-
-  /** A range copied through a buffer of its own to its set-aside place (a copy in flight could not be made in the kernel). */
-  private copyAt(fd: number, file: string, offset: number, dest: number, size: number): void {
-    const b = Buffer.allocUnsafe(Math.min(size, BUF));
-    for (let done = 0; done < size; ) {
-      const n = readSync(fd, b, 0, Math.min(size - done, b.length), offset + done);
-      if (n <= 0) throw new Error(`${file} ended early at ${offset + done}`);
-      for (let w = 0; w < n; ) w += writeSync(this.fd, b, w, n - w, dest + done + w);
-      done += n;
-    }
+    flush();
   }
 
   private input(file: string): number {
@@ -253,57 +273,26 @@ export class TarWriter {
     if (fd === undefined) {
       fd = openSync(file, "r");
       this.inputs.set(file, fd);
+      this.names.set(fd, file);
     }
     return fd;
   }
 
-  private copyRange(file: string, offset: number, size: number): void {
-    const fd = this.input(file);
-    if (this.direct && size >= DIRECT_MIN) {
-      this.flush();
-      try {
-        // fewer bytes than asked (0 where a file system cannot copy in the kernel, or a short file):
-        // through the buffer, which says which
-        if (this.direct.copyFileRange(fd, offset, this.fd, this.total, size) === size) {
-          this.wrote(size);
-          return;
-        }
-      } catch (err) {
-        if (!NO_DIRECT.has((err as NodeJS.ErrnoException).code ?? "")) throw err;
-      }
-      this.direct = null; // and copy this one through the buffer, over whatever part landed
-    }
-    let left = size;
-    let pos = offset;
-    while (left > 0) {
-      if (this.used === BUF) this.flush();
-      const n = readSync(fd, this.buf, this.used, Math.min(left, BUF - this.used), pos);
-      if (n <= 0) throw new Error(`${file} ended early at ${pos}`);
-      this.used += n;
-      pos += n;
-      left -= n;
-    }
-  }
-
-  private closed = false;
-
-  /** Two zero blocks, flush, wait for the copies in flight, close; returns the size of the tar. */
+  /** Two zero blocks, the rest of the plan sent, the copy threads waited for, close; returns the size of the tar. */
   async finish(): Promise<{ size: number }> {
-    this.room(1024);
-    this.buf.fill(0, this.used, this.used + 1024);
-    this.used += 1024;
-    this.flush();
-    await Promise.all(this.pending.map((p) => p.done));
+    this.zeros(1024);
+    this.send();
+    await Promise.all(this.writing);
     if (this.failed !== undefined) throw this.failed;
     this.closed = true;
     closeSync(this.fd);
     this.closeInputs();
-    return { size: this.total };
+    return { size: this.planned };
   }
 
-  /** Close without finishing (the caller removes the file), once the copies in flight have stopped writing to it. */
+  /** Close without finishing (the caller removes the file), once the copy threads have stopped writing to it. */
   async abort(): Promise<void> {
-    await Promise.all(this.pending.map((p) => p.done));
+    await Promise.all(this.writing);
     // after finish() the descriptor number may already belong to another file: never close it twice
     if (!this.closed) {
       this.closed = true;

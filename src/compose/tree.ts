@@ -102,6 +102,13 @@ export class Tree {
     }
   }
 
+  /** The files the entries' bytes are read from (layer blobs, mostly). */
+  sources(): Set<string> {
+    const files = new Set<string>();
+    for (const n of this.nodes.values()) if (n.content && "file" in n.content) files.add(n.content.file);
+    return files;
+  }
+
   /** Read-only view of a file's bytes location (following hard links), for passwd lookups and kernel files. */
   resolveFile(path: string): Node | undefined {
     let n = this.nodes.get(path);

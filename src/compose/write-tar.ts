@@ -17,9 +17,10 @@ export interface TarResult {
  * temp name and renamed, so a crash leaves no half tar at `out`. A hard link
  * whose target sorts after it (or is gone) is written as a copy, so every
  * reader can extract the archive in one pass.
- * Large files are copied on the thread pool while the writer goes on past them;
+ * The writer plans entries and its copy threads write them meanwhile;
  * `late` files (the SBOMs, which are made while the tar is written) are
- * waited for when their turn comes.
+ * waited for when their turn comes, with what comes before them already sent
+ * to the copy threads.
  */
 export async function writeTreeTar(
   tree: Tree,
@@ -45,7 +46,10 @@ export async function writeTreeTar(
   let follow: FollowHash | undefined;
   try {
     if (opts.sha256) w.followWith((follow = await sha256Follow(tmp)));
+    let n = 0;
     for (const path of sorted) {
+      // a turn of the event loop now and then: the SBOM, made meanwhile on this thread, waits for its reads
+      if (++n % 512 === 0) await new Promise<void>((resolve) => setImmediate(resolve));
       let node: Node = tree.nodes.get(path)!;
       if (node.type === "link") {
         const target = node.linkname ?? "";
@@ -56,9 +60,10 @@ export async function writeTreeTar(
         }
       }
       const pending = opts.late?.get(path);
+      if (pending) w.send();
       const c = pending ? { data: await pending } : node.content;
       const size = node.type === "file" ? (c ? ("data" in c ? c.data.length : c.size) : 0) : 0;
-      const soon = w.addSoon(
+      w.add(
         {
           name: node.type === "directory" ? `${path}/` : path,
           type: node.type,
@@ -74,7 +79,6 @@ export async function writeTreeTar(
         },
         c,
       );
-      if (soon) await soon;
       written.add(path);
     }
     const res = await w.finish();

@@ -65,6 +65,8 @@ export async function runWorker<T>(code: string, workerData: unknown): Promise<T
 export interface FollowHash {
   /** The first `bytes` bytes of the file are written: hash up to there. */
   advance(bytes: number): void;
+  /** The same number, for writers on other threads to store themselves (element 0, bytes written; kiln's native copy threads do). */
+  progress: BigInt64Array;
   /** The file is complete at `size` bytes: its digest (hex) once the thread has read it all. */
   end(size: number): Promise<string>;
   /** Stop: the file is abandoned. */
@@ -75,10 +77,12 @@ export interface FollowHash {
  * Hash a file while it is being written: a worker thread reads (from the page
  * cache) what the writer reports as written and hashes it, so the digest is
  * ready about when the last byte is written instead of one full read later.
- * Composing copies layer bytes in the kernel (copy_file_range), so they never
+ * Composing copies layer bytes on kiln's native copy threads, so they never
  * pass through JavaScript; hashing them as they land keeps both cores busy.
  * The writer and the worker share counters (bytes written, state, and a
- * report number the worker sleeps on) through a SharedArrayBuffer.
+ * report number the worker sleeps on) through a SharedArrayBuffer; native
+ * threads store the bytes written without waking the worker (they cannot
+ * notify a JavaScript waiter), so it also looks every 2 ms.
  */
 export async function sha256Follow(path: string): Promise<FollowHash> {
   const { Worker } = await import("node:worker_threads");
@@ -113,7 +117,7 @@ export async function sha256Follow(path: string): Promise<FollowHash> {
         parentPort.postMessage(h.digest("hex"));
         break;
       }
-      Atomics.wait(seq, 0, seen, 1000);
+      Atomics.wait(seq, 0, seen, 2);
     }`;
   const worker = new Worker(code, { eval: true, workerData: { sab, fd } });
   worker.once("exit", () => closeSync(fd));
@@ -132,6 +136,7 @@ export async function sha256Follow(path: string): Promise<FollowHash> {
   };
   return {
     advance: (bytes) => signal(0, bytes),
+    progress: shared,
     end: async (size) => {
       worker.ref();
       signal(0, size);

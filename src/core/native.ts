@@ -3,10 +3,17 @@ import { KILN_ROOT } from "./paths.js";
 
 /** What native/kiln_native.c gives (built into dist/native/ by `npm run build`). */
 export interface Native {
-  /** copy_file_range(2) of `length` bytes from fdIn at posIn to fdOut at posOut, in the kernel; returns the bytes copied (fewer only at the end of fdIn). Throws errors with errno codes (EXDEV, EOPNOTSUPP …). */
-  copyFileRange(fdIn: number, posIn: number, fdOut: number, posOut: number, length: number): number;
-  /** The same on libuv's thread pool: the JavaScript thread goes on while the kernel copies. */
-  copyFileRangeAsync(fdIn: number, posIn: number, fdOut: number, posOut: number, length: number): Promise<number>;
+  /**
+   * Write a plan at outPos, on kiln's copy threads (two, beside JavaScript's).
+   * The plan is `segments`, triples (source, offset, length) laid end to end:
+   * a source ≥ 0 is a file descriptor (read with pread), -1-i is buffers[i].
+   * Plans are written in the order given; `progress[0]`, when given (shared
+   * memory), is set to the file offset up to which this plan and the ones
+   * before it are written. Rejects with errno codes (EBADF, ENOSPC …;
+   * ESHORTINPUT when a file ended before the plan said), the error's `fd` and
+   * `offset` saying where; bad arguments throw (EINVAL).
+   */
+  writeSegments(outFd: number, outPos: number, segments: Float64Array, buffers: Buffer[], progress?: BigInt64Array): Promise<void>;
 }
 
 let loaded: Native | null | undefined;

@@ -1,7 +1,7 @@
 import { execa } from "execa";
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, openSync, writeSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { closeSync, existsSync, openSync, writeSync } from "node:fs";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { sha256Follow } from "../../src/core/hash.js";
@@ -15,10 +15,11 @@ const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
 /**
  * A "layer" file holding bodies at known offsets, and a tree whose files point
- * into it: sizes on both sides of the in-kernel copy threshold (64 KiB), one
- * bigger than the writer's buffer (1 MiB) and several such in a row (copied
- * on the thread pool while the writer goes on), bytes kiln made bigger than the
- * buffer too (an SBOM of a large image), a symlink, a hard link, a directory.
+ * into it: sizes on both sides of the native writer's in-kernel copy threshold
+ * (64 KiB), bodies bigger than its parts (4 MiB) and one bigger than the
+ * writer's batches (8 MiB, so cut across two), bytes kiln made that are bigger
+ * than a batch's own pieces (an SBOM of a large image), a symlink, a hard link,
+ * a directory.
  */
 async function fixture(dir: string, layerDir = dir) {
   const bodies: Record<string, Buffer> = {
@@ -30,6 +31,7 @@ async function fixture(dir: string, layerDir = dir) {
     "large2.bin": randomBytes((2 << 20) + 1),
     "large3.bin": randomBytes(1 << 20),
     "large4.bin": randomBytes((5 << 20) + 511),
+    "huge.bin": randomBytes((9 << 20) + 3),
   };
   const layer = join(layerDir, "layer.bin");
   const fd = openSync(layer, "w");
@@ -59,26 +61,54 @@ describe("writing a composed tar", () => {
     delete process.env.KILN_NATIVE;
   });
 
-  it("has the native module built, copying ranges in the kernel", async () => {
+  it("has the native module built, writing a plan of file ranges and buffers in order, with progress and errors that say where", async () => {
     const n = native();
     expect(n, "dist/native/kiln_native.node is built by `npm run build` (a C compiler is part of the host contract)").not.toBeNull();
     const dir = await tempDir();
-    const src = randomBytes(100_000);
+    const src = randomBytes(300_000);
     await writeFile(join(dir, "a"), src);
     const a = openSync(join(dir, "a"), "r");
     const b = openSync(join(dir, "b"), "w");
+    const made = Buffer.from("made by kiln");
+    const progress = new BigInt64Array(new SharedArrayBuffer(8));
     try {
-      expect(n!.copyFileRange(a, 1000, b, 50, 20_000)).toBe(20_000);
-      expect(n!.copyFileRange(a, 99_990, b, 20_050, 1000)).toBe(10); // the end of the source
-      expect(() => n!.copyFileRange(a, 0, 987_654, 0, 1)).toThrow(expect.objectContaining({ code: "EBADF" }));
+      // small range (through the staging buffer), large range (copy_file_range), buffer pieces, the end of the file
+      const plan = new Float64Array([-1, 0, 4, a, 10, 1000, a, 5000, 200_000, -2, 3, 9, a, 299_990, 10]);
+      await n!.writeSegments(b, 50, plan, [made, made], progress);
+      expect(progress[0]).toBe(BigInt(50 + 4 + 1000 + 200_000 + 9 + 10));
+      // plans are written in the order given; the progress is the end of the last one
+      const later = [0, 1, 2].map((i) => n!.writeSegments(b, 300_000 + i * 70_000, new Float64Array([a, i * 70_000, 70_000]), [], progress));
+      await Promise.all(later);
+      expect(progress[0]).toBe(BigInt(300_000 + 210_000));
+      await expect(n!.writeSegments(b, 0, new Float64Array([a, 299_000, 5000]), [])).rejects.toMatchObject({ code: "ESHORTINPUT", fd: a, offset: 300_000 });
+      await expect(n!.writeSegments(b, 0, new Float64Array([987_654, 0, 1]), [])).rejects.toMatchObject({ code: "EBADF", fd: 987_654 });
+      expect(() => n!.writeSegments(b, 0, new Float64Array([-1, 10, 5]), [made])).toThrow(expect.objectContaining({ code: "EINVAL", message: expect.stringMatching(/outside its buffer/) }));
+      expect(() => n!.writeSegments(b, 0, new Float64Array([a, 0]), [])).toThrow(expect.objectContaining({ code: "EINVAL", message: expect.stringMatching(/triples/) }));
     } finally {
       closeSync(a);
       closeSync(b);
     }
     const out = await readFile(join(dir, "b"));
-    expect(out.subarray(50, 20_050).equals(src.subarray(1000, 21_000))).toBe(true);
-    expect(out.subarray(20_050).equals(src.subarray(99_990))).toBe(true);
-    expect(out.subarray(0, 50).every((x) => x === 0)).toBe(true);
+    const want = Buffer.concat([Buffer.alloc(50), made.subarray(0, 4), src.subarray(10, 1010), src.subarray(5000, 205_000), made.subarray(3, 12), src.subarray(299_990)]);
+    expect(out.subarray(0, want.length).equals(want)).toBe(true);
+    expect(out.subarray(300_000, 510_000).equals(src.subarray(0, 210_000))).toBe(true);
+  });
+
+  it("fails naming the layer file that is shorter than its index says, and leaves no tar", async () => {
+    const dir = await tempDir();
+    for (const mode of ["native", "buffer"]) {
+      if (mode === "buffer") process.env.KILN_NATIVE = "0";
+      const layer = join(dir, `short-${mode}.bin`);
+      await writeFile(layer, randomBytes(100_000));
+      const tree = new Tree();
+      const seq = tree.nextLayer();
+      tree.set("small", { type: "file", mode: 0o644, uid: 0, gid: 0, content: { file: layer, offset: 99_000, size: 2000 } }, seq);
+      tree.set("zlarge", { type: "file", mode: 0o644, uid: 0, gid: 0, content: { file: layer, offset: 0, size: 100_000 } }, seq);
+      const out = join(dir, `${mode}.tar`);
+      await expect(writeTreeTar(tree, out, 1_700_000_000, { sha256: true })).rejects.toThrow(`${layer} ended early at 100000`);
+      expect(existsSync(out)).toBe(false);
+      expect((await readdir(dir)).filter((f) => f.includes(".tmp"))).toEqual([]);
+    }
   });
 
   it("gives the same bytes with in-kernel copies and through the buffer, hashed as it is written; GNU tar reads it", async () => {

@@ -91,6 +91,7 @@ export async function hashTreeFiles(tree: Tree, skip: (path: string) => boolean 
   const out: ImageFile[] = [];
   const cache = new BlobHashCache(cacheDir);
   const todo: { at: number; range: Range }[] = [];
+  await cache.load(tree.sources()); // every layer's digests read at once, not one layer per turn of the event loop
   for (const path of [...tree.nodes.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
     const node = tree.nodes.get(path)!;
     if ((node.type !== "file" && node.type !== "link") || skip(path)) continue;
@@ -139,6 +140,17 @@ class BlobHashCache {
       this.loaded.set(digest, e);
     }
     return e;
+  }
+
+  /** Read the digests of these files' blobs, all at once. */
+  async load(files: Iterable<string>): Promise<void> {
+    if (!this.dir) return;
+    const blobs = new Set<string>();
+    for (const f of files) {
+      const d = blobHexOf(f);
+      if (d) blobs.add(d);
+    }
+    await Promise.all([...blobs].map((d) => this.entries(d)));
   }
 
   async get(file: string, offset: number, size: number): Promise<[string, string] | undefined> {
