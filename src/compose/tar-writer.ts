@@ -33,19 +33,30 @@ const BATCH = 8 << 20;
 /** The buffer of the fallback (no native module): reads gather here, one write empties it. */
 const STAGE = 256 << 10;
 
-/** `v` as zero-padded octal digits and a NUL in buf[off, off+len) (digit by digit: no strings made, thousands of headers). */
-function octal(buf: Buffer, off: number, len: number, v: number): void {
+/** `v` as zero-padded octal digits and a NUL in buf[off, off+len) (digit by digit: no strings made, thousands of headers); returns the bytes' sum, for the checksum. */
+function octal(buf: Buffer, off: number, len: number, v: number): number {
+  let sum = 0;
   for (let i = off + len - 2; i >= off; i--) {
-    buf[i] = 48 + (v % 8);
+    const d = 48 + (v % 8);
+    buf[i] = d;
+    sum += d;
     v = Math.floor(v / 8);
   }
   buf[off + len - 1] = 0;
+  return sum;
 }
 
-/** ASCII text into buf at off (short constants: cheaper than Buffer#write's checks). */
-function ascii(buf: Buffer, off: number, text: string): void {
-  for (let i = 0; i < text.length; i++) buf[off + i] = text.charCodeAt(i);
+/** Text into buf at off, at most `max` bytes; returns the bytes' sum, for the checksum. */
+function text(buf: Buffer, off: number, max: number, s: string): number {
+  const n = buf.write(s, off, max, "utf8");
+  let sum = 0;
+  for (let i = off; i < off + n; i++) sum += buf[i]!;
+  return sum;
 }
+
+/** "ustar\0" "00": the magic and version of a ustar header. */
+const MAGIC = Buffer.from("ustar\u000000", "latin1");
+const MAGIC_SUM = MAGIC.reduce((a, b) => a + b, 0);
 
 function paxRecord(key: string, value: string): string {
   const body = ` ${key}=${value}\n`;
@@ -192,27 +203,26 @@ export class TarWriter {
     this.used += n;
   }
 
-  /** A 512-byte header, made in the chunk (whose bytes are zero until written). */
+  /** A 512-byte header, made in the chunk (whose bytes are zero until written); its checksum summed as the fields are written. */
   private header(h: TarHeader, flag: string, name: string, size: number): void {
     this.room(512);
     const b = this.chunk;
     const o = this.used;
     const split = splitName(name) ?? ["", name.slice(0, 100)];
-    b.write(split[1], o, 100, "utf8");
-    octal(b, o + 100, 8, h.mode & 0o7777);
-    octal(b, o + 108, 8, Math.min(h.uid, 0o7777777));
-    octal(b, o + 116, 8, Math.min(h.gid, 0o7777777));
-    octal(b, o + 124, 12, size <= 0o77777777777 ? size : 0);
-    octal(b, o + 136, 12, Math.max(0, h.mtime));
+    let sum = 8 * 0x20 + MAGIC_SUM; // the checksum field counts as spaces
+    sum += text(b, o, 100, split[1]);
+    sum += octal(b, o + 100, 8, h.mode & 0o7777);
+    sum += octal(b, o + 108, 8, Math.min(h.uid, 0o7777777));
+    sum += octal(b, o + 116, 8, Math.min(h.gid, 0o7777777));
+    sum += octal(b, o + 124, 12, size <= 0o77777777777 ? size : 0);
+    sum += octal(b, o + 136, 12, Math.max(0, h.mtime));
     b[o + 156] = flag.charCodeAt(0);
-    if (h.linkname) b.write(h.linkname.slice(0, 100), o + 157, 100, "utf8");
-    ascii(b, o + 257, "ustar\u000000");
-    octal(b, o + 329, 8, h.devmajor ?? 0);
-    octal(b, o + 337, 8, h.devminor ?? 0);
-    if (split[0]) b.write(split[0], o + 345, 155, "utf8");
-    let sum = 8 * 0x20; // the checksum field counts as spaces
-    for (let i = o; i < o + 148; i++) sum += b[i]!;
-    for (let i = o + 156; i < o + 512; i++) sum += b[i]!;
+    sum += b[o + 156]!;
+    if (h.linkname) sum += text(b, o + 157, 100, h.linkname.slice(0, 100));
+    MAGIC.copy(b, o + 257);
+    sum += octal(b, o + 329, 8, h.devmajor ?? 0);
+    sum += octal(b, o + 337, 8, h.devminor ?? 0);
+    if (split[0]) sum += text(b, o + 345, 155, split[0]);
     octal(b, o + 148, 7, sum); // six digits and a NUL
     b[o + 155] = 0x20;
     this.piece(b, o, 512);

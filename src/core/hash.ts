@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, hash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { Transform } from "node:stream";
@@ -6,8 +6,9 @@ import { Transform } from "node:stream";
 /** An OCI-style digest: "sha256:" + 64 hex. Branded so raw strings don't pass by accident. */
 export type Digest = string & { readonly __digest: unique symbol };
 
+/** One-shot (crypto.hash: no Hash object per call, ~3x faster for the thousands of small strings an SBOM hashes). */
 export function sha256Hex(data: string | Uint8Array): string {
-  return createHash("sha256").update(data).digest("hex");
+  return hash("sha256", data, "hex");
 }
 
 export function digestOf(data: string | Uint8Array): Digest {

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir, writeProject } from "../helpers/kiln.js";
 import { lockAndBuild, sbomProject, type SbomProject, sha1, sha256 } from "./project.js";
+import { SELF_ID } from "../../src/compose/sbom/ids.js";
 import { spdxConsistency, validateCycloneDx, validateSpdx } from "./schemas.js";
 
 /* SBOMs of a built image: valid against the official schemas, listing what kiln.lock and the recipes say, embedded and beside, deterministic. */
@@ -150,6 +151,9 @@ describe("SBOMs", () => {
     expect(cdx.metadata.timestamp).toBe("2023-11-14T22:13:20Z");
     expect(spdx.documentNamespace).toMatch(/^https:\/\/spdx\.org\/spdxdocs\/sbomtest-rootfs-amd64-kvm-generic-[0-9a-f-]{36}$/);
     expect(cdx.serialNumber).toMatch(/^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    // the ids are the UUIDs of the documents' text, filled in for the placeholder
+    expect(spdx.documentNamespace).not.toContain(SELF_ID);
+    expect(cdx.serialNumber).not.toContain(SELF_ID);
     // a second build in another folder, store, time zone and umask gives the same bytes
     const again = join(await tempDir("kiln-sbom-again"), "deeper", "proj");
     await cp(p.dir, again, { recursive: true, filter: (s) => !/\/(out|images\/out)(\/|$)/.test(s) });

@@ -1,5 +1,4 @@
-import { sha256Hex } from "../../core/hash.js";
-import { isoTime, ociPurl, uuidV5 } from "./ids.js";
+import { isoTime, ociPurl, SELF_ID } from "./ids.js";
 import type { DebPackage, Inventory, KilnPackage } from "./inventory.js";
 import { spdxLicenseId } from "./licenses.js";
 
@@ -67,7 +66,7 @@ export function renderCycloneDx(inv: Inventory): Json {
     $schema: "http://cyclonedx.org/schema/bom-1.5.schema.json",
     bomFormat: "CycloneDX",
     specVersion: "1.5",
-    serialNumber: "",
+    serialNumber: `urn:uuid:${SELF_ID}`, // the UUID of the rest (renderSboms)
     version: 1,
     metadata: {
       timestamp: isoTime(i.epoch),
@@ -87,6 +86,5 @@ export function renderCycloneDx(inv: Inventory): Json {
       ...inv.debs.map((d) => ({ ref: d.purl, dependsOn: [] })),
     ],
   };
-  bom.serialNumber = `urn:uuid:${uuidV5(sha256Hex(JSON.stringify(bom)))}`;
   return bom;
 }

@@ -1,9 +1,13 @@
 import { createHash } from "node:crypto";
+import { sha256Hex } from "../../core/hash.js";
 
 /**
  * Identifiers for SBOMs, all derived from content: nothing random, nothing
  * from the clock, so two builds of the same inputs write the same bytes.
  */
+
+/** Where a document's own UUID goes until the rest of the document is known (see renderSboms): a UUID-shaped token no name contains. */
+export const SELF_ID = "00000000-0000-5000-8000-6b696c6e5e1f";
 
 /** kiln's namespace for name-based UUIDs (itself the v5 UUID of "kiln" in the URL namespace of RFC 4122). */
 const KILN_NS = "53f8b315-3f19-5a81-9257-9fda522dfe5c";
@@ -21,7 +25,7 @@ export function uuidV5(name: string, namespace = KILN_NS): string {
 /** An SPDX element id: `SPDXRef-` and letters, digits, `.` and `-` only; a short hash keeps ids unique when names clash after cleaning. */
 export function spdxId(kind: string, name: string, unique = name): string {
   const clean = name.replace(/[^A-Za-z0-9.-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 60) || "x";
-  return `SPDXRef-${kind}-${clean}-${createHash("sha256").update(unique).digest("hex").slice(0, 12)}`;
+  return `SPDXRef-${kind}-${clean}-${sha256Hex(unique).slice(0, 12)}`;
 }
 
 /**

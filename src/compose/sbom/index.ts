@@ -1,5 +1,7 @@
 import { posix } from "node:path";
+import { sha256Hex } from "../../core/hash.js";
 import { renderCycloneDx } from "./cyclonedx.js";
+import { SELF_ID, uuidV5 } from "./ids.js";
 import type { Inventory } from "./inventory.js";
 import { renderSpdx } from "./spdx.js";
 
@@ -52,12 +54,20 @@ export function sbomPlaces(kind: string, opts: SbomOptions): { format: SbomForma
   });
 }
 
-/** Render the documents: pretty JSON with a final newline, so they diff well. */
+/**
+ * Render the documents: pretty JSON with a final newline, so they diff well.
+ * A document's own id (SPDX documentNamespace, CycloneDX serialNumber) must be
+ * unique per document: it is the UUID of the rest of its text, filled into the
+ * SELF_ID placeholder the renderer left (the id's field comes before any file
+ * or package name in the text). One serialization per document: the file
+ * lists make it the larger part of an SBOM's cost.
+ */
 export function renderSboms(inv: Inventory, opts: SbomOptions): SbomDoc[] {
   const places = sbomPlaces(inv.image.kind, opts);
   const embedded = places.flatMap((p) => (p.inImage ? [p.inImage] : []));
   return places.map((p) => {
     const doc = p.format === "spdx" ? renderSpdx(inv, embedded) : renderCycloneDx(inv);
-    return { ...p, data: Buffer.from(`${JSON.stringify(doc, null, 2)}\n`) };
+    const text = `${JSON.stringify(doc, null, 2)}\n`;
+    return { ...p, data: Buffer.from(text.replace(SELF_ID, uuidV5(sha256Hex(text)))) };
   });
 }

@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
-import { sha256Hex } from "../../core/hash.js";
-import { isoTime, ociPurl, spdxId, uuidV5 } from "./ids.js";
+import { isoTime, ociPurl, SELF_ID, spdxId } from "./ids.js";
 import type { DebPackage, Inventory, KilnPackage } from "./inventory.js";
 import { licenseExpression } from "./licenses.js";
 
@@ -165,7 +164,7 @@ export function renderSpdx(inv: Inventory, embeddedAt: string[]): Json {
     dataLicense: "CC0-1.0",
     SPDXID: "SPDXRef-DOCUMENT",
     name,
-    documentNamespace: "",
+    documentNamespace: `https://spdx.org/spdxdocs/${encodeURIComponent(name)}-${SELF_ID}`, // the UUID of the rest (renderSboms)
     creationInfo: { created: isoTime(i.epoch), creators: [`Tool: kiln-${i.tool}`] },
     packages,
     ...(files.length ? { files } : {}),
@@ -180,8 +179,5 @@ export function renderSpdx(inv: Inventory, embeddedAt: string[]): Json {
       : {}),
     relationships: rels,
   };
-  // The namespace must be unique per document: derived from everything else in it (the document is
-  // built in a fixed order, so its JSON is canonical as it is; sorting 10⁴ file objects cost ~0.1 s).
-  doc.documentNamespace = `https://spdx.org/spdxdocs/${encodeURIComponent(name)}-${uuidV5(sha256Hex(JSON.stringify(doc)))}`;
   return doc;
 }
