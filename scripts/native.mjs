@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// Compile native/kiln_native.c (ranged copy_file_range for composing images) into
+// Compile native/kiln_native.c (the copy thread that writes composed tars) into
 // dist/native/kiln_native.node with the C compiler and the Node-API headers of the
 // node-api-headers package (no node-gyp, no download of Node's sources). kiln works
-// without it (src/core/native.ts falls back to read/write), so a missing compiler is a
+// without it (src/compose/tar-writer.ts then writes the plan itself), so a missing compiler is a
 // warning, not a failed build. Skipped when the module is newer than its source.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, renameSync, statSync } from "node:fs";
@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 const root = fileURLToPath(new URL("..", import.meta.url));
 const src = join(root, "native", "kiln_native.c");
 const out = join(root, "dist", "native", "kiln_native.node");
-if (process.platform !== "linux") process.exit(0); // copy_file_range(2) is Linux's
+if (process.platform !== "linux") process.exit(0); // copy_file_range(2) is Linux's, and so is the module
 if (existsSync(out) && statSync(out).mtimeMs >= statSync(src).mtimeMs) process.exit(0);
 let include;
 try {
@@ -35,4 +35,4 @@ for (const [cc, ...lang] of compilers) {
     failures.push(`${cc}: ${err.message.split("\n")[0]}`);
   }
 }
-console.warn(`kiln: could not compile ${src} (${failures.join("; ")}); images are composed with read/write instead of copy_file_range`);
+console.warn(`kiln: could not compile ${src} (${failures.join("; ")}); images are composed on the JavaScript thread with read/write instead`);

@@ -30,7 +30,7 @@ describe("the command line", () => {
     const r = await kiln(["doctor"]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/bwrap\s+ok \(bubblewrap/);
-    expect(r.stdout).toContain("native module: ok (composing copies file bytes in the kernel, copy_file_range)");
+    expect(r.stdout).toContain("native module: ok (composing writes file bytes on a copy thread, large files in the kernel with copy_file_range)");
     const off = await kiln(["doctor"], { env: { KILN_NATIVE: "0" } });
     expect(off.stdout).toContain("native module: off (KILN_NATIVE=0)");
   });

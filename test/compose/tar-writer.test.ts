@@ -144,7 +144,7 @@ describe("writing a composed tar", () => {
       expect(await res.sha256).toBe(sha256(await readFile(out)));
       await extract(out, join(dir, "x"));
       for (const [name, body] of Object.entries(bodies)) expect(sha256(await readFile(join(dir, "x", "data", name))), name).toBe(sha256(body));
-      // a large file first: the copy on the thread pool fails, and that one falls back too
+      // a large file first: the kernel copy fails on the first piece, and the copy thread goes on through its buffer
       const only = new Tree();
       only.set("large.bin", { ...tree.nodes.get("data/large.bin")!, seq: undefined } as never, only.nextLayer());
       const big = join(dir, "big.tar");

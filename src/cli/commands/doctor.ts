@@ -40,7 +40,7 @@ export function registerDoctor(program: Command): void {
       const sudo = process.getuid?.() === 0 ? "" : "sudo ";
       const lines = [table([["TOOL", "STATUS", "USED FOR"], ...rows.map((r) => [r.tool, r.path ? `ok (${r.version?.slice(0, 40)})` : r.required ? "MISSING" : "missing", r.for])])];
       const copy = native()
-        ? "native module: ok (composing copies file bytes in the kernel, copy_file_range)"
+        ? "native module: ok (composing writes file bytes on a copy thread, large files in the kernel with copy_file_range)"
         : process.env.KILN_NATIVE === "0"
           ? "native module: off (KILN_NATIVE=0): images are composed through a buffer"
           : "native module: not built: images are composed through a buffer, more slowly (`npm run build` compiles it; it needs a C compiler)";
