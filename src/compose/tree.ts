@@ -17,8 +17,13 @@ export interface Node {
   seq: number;
 }
 
+/** What makes a path need more than a trailing slash dropped: a leading slash, "//", a "." or ".." segment. */
+const UNCLEAN = /^\/|\/\/|(?:^|\/)\.\.?(?:\/|$)/;
+
 /** Normalize a path from a tar or a spec to the relative form kept in the tree ("etc/motd"). */
 export function normal(p: string): string {
+  // tar member names are almost always clean ("usr/lib/x", "usr/lib/"): no split and join for them
+  if (!UNCLEAN.test(p)) return p.endsWith("/") ? p.slice(0, -1) : p;
   const parts: string[] = [];
   for (const part of p.split("/")) {
     if (!part || part === ".") continue;
@@ -56,14 +61,15 @@ export class Tree {
   }
 
   set(path: string, node: Omit<Node, "seq">, seq = this.seq): void {
+    this.put(path, { ...node, seq });
+  }
+
+  /** `set` for a node made here, with its seq in it (no copy: thousands per layer). */
+  private put(path: string, node: Node): void {
     const old = this.nodes.get(path);
+    // a directory entry over an existing directory updates its metadata only (as unpacking does); over anything else it replaces
     if (old && old.type === "directory" && node.type !== "directory") this.removeSubtree(path, Infinity, false);
-    if (old && old.type === "directory" && node.type === "directory") {
-      // A directory entry over an existing one updates its metadata only (as unpacking does).
-      this.nodes.set(path, { ...node, seq });
-      return;
-    }
-    this.nodes.set(path, { ...node, seq });
+    this.nodes.set(path, node);
   }
 
   /** Apply one layer's entries under `prefix` ("" for the root). */
@@ -83,22 +89,18 @@ export class Tree {
         this.removeSubtree(join(prefix, dir ? `${dir}/${base.slice(4)}` : base.slice(4)), seq, true);
         continue;
       }
-      const path = join(prefix, rel);
-      this.set(
-        path,
-        {
-          type: e.type,
-          mode: e.mode,
-          uid: e.uid,
-          gid: e.gid,
-          linkname: e.type === "link" ? join(prefix, e.linkname) : e.type === "symlink" ? e.linkname : undefined,
-          devmajor: e.devmajor,
-          devminor: e.devminor,
-          xattrs: e.xattrs,
-          content: e.type === "file" ? { file, offset: e.offset, size: e.size } : undefined,
-        },
+      this.put(prefix ? `${prefix}/${rel}` : rel, {
+        type: e.type,
+        mode: e.mode,
+        uid: e.uid,
+        gid: e.gid,
+        linkname: e.type === "link" ? join(prefix, e.linkname) : e.type === "symlink" ? e.linkname : undefined,
+        devmajor: e.devmajor,
+        devminor: e.devminor,
+        xattrs: e.xattrs,
+        content: e.type === "file" ? { file, offset: e.offset, size: e.size } : undefined,
         seq,
-      );
+      });
     }
   }
 
