@@ -67,7 +67,8 @@ export function renderSboms(inv: Inventory, opts: SbomOptions): SbomDoc[] {
   const embedded = places.flatMap((p) => (p.inImage ? [p.inImage] : []));
   return places.map((p) => {
     const doc = p.format === "spdx" ? renderSpdx(inv, embedded) : renderCycloneDx(inv);
-    const text = `${JSON.stringify(doc, null, 2)}\n`;
-    return { ...p, data: Buffer.from(text.replace(SELF_ID, uuidV5(sha256Hex(text)))) };
+    const data = Buffer.from(`${JSON.stringify(doc, null, 2)}\n`);
+    data.write(uuidV5(sha256Hex(data)), data.indexOf(SELF_ID), "latin1"); // as long as the placeholder: in place
+    return { ...p, data };
   });
 }
