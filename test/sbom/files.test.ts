@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { readdir, writeFile } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { hashTreeFiles } from "../../src/compose/sbom/files.js";
@@ -33,6 +33,11 @@ describe("file digests for the SBOM", () => {
     expect(await readdir(cacheDir)).toEqual([`${"a".repeat(64)}.json`]);
     await writeFile(blob, Buffer.alloc(bytes.length)); // a blob never changes: the cache is believed
     expect(await hashTreeFiles(tree, () => false, cacheDir)).toEqual(expected);
+    // a damaged cache file (a crash mid-write of an older kiln, a disk error) is hashed again and rewritten
+    await writeFile(blob, bytes);
+    await writeFile(join(cacheDir, `${"a".repeat(64)}.json`), '{"0:943');
+    expect(await hashTreeFiles(tree, () => false, cacheDir)).toEqual(expected);
+    expect(Object.keys(JSON.parse(await readFile(join(cacheDir, `${"a".repeat(64)}.json`), "utf8")) as object)).toHaveLength(4);
     const small = new Tree();
     small.set("small", { ...tree.nodes.get("small")! }, small.nextLayer());
     await writeFile(blob, bytes);

@@ -91,7 +91,7 @@ export async function hashTreeFiles(tree: Tree, skip: (path: string) => boolean 
   const out: ImageFile[] = [];
   const cache = new BlobHashCache(cacheDir);
   const todo: { at: number; range: Range }[] = [];
-  await cache.load(tree.sources()); // every layer's digests read at once, not one layer per turn of the event loop
+  await cache.load(tree.sources()); // every layer's digests read at once; then each lookup is a map read
   for (const path of [...tree.nodes.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
     const node = tree.nodes.get(path)!;
     if ((node.type !== "file" && node.type !== "link") || skip(path)) continue;
@@ -103,7 +103,7 @@ export async function hashTreeFiles(tree: Tree, skip: (path: string) => boolean 
       out.push({ path, size: data.length, sha1: createHash("sha1").update(data).digest("hex"), sha256: createHash("sha256").update(data).digest("hex") });
       continue;
     }
-    const hit = await cache.get(c.file, c.offset, c.size);
+    const hit = cache.get(c.file, c.offset, c.size);
     if (hit) {
       out.push({ path, size: c.size, sha1: hit[0], sha256: hit[1] });
       continue;
@@ -129,6 +129,8 @@ export async function hashTreeFiles(tree: Tree, skip: (path: string) => boolean 
  */
 class BlobHashCache {
   private readonly loaded = new Map<string, Record<string, [string, string]>>();
+  /** The loaded digests by file path (a blob's path), so that a lookup is one map read. */
+  private readonly byFile = new Map<string, { digest: string; entries: Record<string, [string, string]> }>();
   private readonly dirty = new Set<string>();
 
   constructor(private readonly dir: string | undefined) {}
@@ -136,35 +138,37 @@ class BlobHashCache {
   private async entries(digest: string): Promise<Record<string, [string, string]>> {
     let e = this.loaded.get(digest);
     if (!e) {
-      e = JSON.parse(await readFile(join(this.dir!, `${digest}.json`), "utf8").catch(() => "{}")) as Record<string, [string, string]>;
+      const text = await readFile(join(this.dir!, `${digest}.json`), "utf8").catch(() => "{}");
+      try {
+        e = JSON.parse(text) as Record<string, [string, string]>;
+      } catch {
+        e = {}; // damaged: hashed again and rewritten, as if it were not there
+      }
       this.loaded.set(digest, e);
     }
     return e;
   }
 
-  /** Read the digests of these files' blobs, all at once. */
+  /** Read the digests of these files' blobs, all at once; `get` and `set` know only these files. */
   async load(files: Iterable<string>): Promise<void> {
     if (!this.dir) return;
-    const blobs = new Set<string>();
+    const blobs = new Map<string, string>();
     for (const f of files) {
       const d = blobHexOf(f);
-      if (d) blobs.add(d);
+      if (d) blobs.set(f, d);
     }
-    await Promise.all([...blobs].map((d) => this.entries(d)));
+    await Promise.all([...blobs].map(async ([file, digest]) => this.byFile.set(file, { digest, entries: await this.entries(digest) })));
   }
 
-  async get(file: string, offset: number, size: number): Promise<[string, string] | undefined> {
-    const d = this.dir && blobHexOf(file);
-    return d ? (await this.entries(d))[`${offset}:${size}`] : undefined;
+  get(file: string, offset: number, size: number): [string, string] | undefined {
+    return this.byFile.get(file)?.entries[`${offset}:${size}`];
   }
 
   set(file: string, offset: number, size: number, digests: [string, string]): void {
-    const d = this.dir && blobHexOf(file);
-    if (!d) return;
-    const e = this.loaded.get(d);
-    if (!e) return;
-    e[`${offset}:${size}`] = digests;
-    this.dirty.add(d);
+    const b = this.byFile.get(file);
+    if (!b) return;
+    b.entries[`${offset}:${size}`] = digests;
+    this.dirty.add(b.digest);
   }
 
   async save(): Promise<void> {
