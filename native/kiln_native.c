@@ -333,6 +333,14 @@ static napi_value write_segments(napi_env env, napi_callback_info info) {
   }
   free(lens);
   if (bad) return bad_args(env, j, bad);
+  pthread_mutex_lock(&mu);
+  int started = start_threads();
+  pthread_mutex_unlock(&mu);
+  if (!started) {
+    free_job(env, j);
+    napi_throw_error(env, "EAGAIN", "writeSegments: cannot start a copy thread");
+    return NULL;
+  }
   napi_value promise, name;
   for (int k = 0; k < (j->progress ? 3 : 2); k++)
     if (napi_create_reference(env, argv[2 + k], 1, &j->keep[k]) != napi_ok) return bad_args(env, j, "cannot hold the arguments");
@@ -370,11 +378,6 @@ static napi_value write_segments(napi_env env, napi_callback_info info) {
   j->parts_left = (int)nparts;
   j->direct = 1;
   pthread_mutex_lock(&mu);
-  if (!start_threads()) {
-    pthread_mutex_unlock(&mu);
-    napi_throw_error(env, "EAGAIN", "cannot start a copy thread"); /* the parts leak: kiln stops here anyway */
-    return NULL;
-  }
   if (tail) tail->next = first;
   else head = first;
   tail = last;

@@ -1,7 +1,7 @@
 import { mkdir } from "node:fs/promises";
 import { KilnError } from "../core/errors.js";
 import { run } from "../core/exec.js";
-import { indexTar } from "../compose/tarindex.js";
+import { indexStoreBlob } from "../compose/tarindex.js";
 import type { Descriptor, Store } from "../store/layout.js";
 
 /**
@@ -18,8 +18,10 @@ export async function unpackLayers(store: Store, layers: Descriptor[], dest: str
   if (!layers.length) return;
   const links = new Set<string>();
   const devices = new Set<string>();
-  for (const layer of layers) {
-    for (const e of await indexTar(store.blobPath(layer.digest))) {
+  // the headers of every layer read together (remembered per blob in the store), checked in order
+  const indexes = await Promise.all(layers.map((layer) => indexStoreBlob(store, store.blobPath(layer.digest))));
+  for (const [i, layer] of layers.entries()) {
+    for (const e of indexes[i]!) {
       const name = e.name.replace(/^\.\//, "").replace(/\/+$/, "");
       const parts = name.split("/");
       if (name.startsWith("/") || parts.includes("..")) {

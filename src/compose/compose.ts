@@ -5,7 +5,7 @@ import { KilnError } from "../core/errors.js";
 import type { Store } from "../store/layout.js";
 import { readManifest } from "../store/image.js";
 import { type ImageConfigJson, mountPoints, runtimeConfig } from "./oci-runtime.js";
-import { indexTarCached } from "./tarindex.js";
+import { indexStoreBlob } from "./tarindex.js";
 import { normal, Tree } from "./tree.js";
 import { type TarResult, writeTreeTar } from "./write-tar.js";
 
@@ -58,12 +58,9 @@ async function loadImage(store: Store, ref: string, where: string): Promise<Load
   return { ref, layers: manifest.layers.map((l) => store.blobPath(l.digest)), config, label };
 }
 
-/** Where the headers of store blobs are remembered (indexTarCached). */
-const indexDir = (store: Store) => pjoin(store.kilnDir, "tar-index");
-
 async function applyImage(tree: Tree, prefix: string, img: LoadedImage, store: Store): Promise<void> {
   // read together (each a small file, or the headers of a new layer), applied in order
-  const indexes = await Promise.all(img.layers.map((layer) => indexTarCached(indexDir(store), layer)));
+  const indexes = await Promise.all(img.layers.map((layer) => indexStoreBlob(store, layer)));
   img.layers.forEach((layer, i) => tree.applyLayer(prefix, layer, indexes[i]!));
 }
 
@@ -114,7 +111,7 @@ async function addKernel(tree: Tree, spec: ImageSpec, store: Store): Promise<voi
   if (tarName !== "none") {
     const t = scratch.resolveFile(normal(tarName));
     const c = t?.content;
-    if (c && "file" in c) tree.applyLayer("", c.file, await indexTarCached(indexDir(store), c.file, c.offset, c.size));
+    if (c && "file" in c) tree.applyLayer("", c.file, await indexStoreBlob(store, c.file, c.offset, c.size));
     else if (k.tar) throw new KilnError("E_COMPOSE", `kernel image '${k.image}' has no '${tarName}'`);
   }
 }

@@ -9,8 +9,8 @@ import type { TarIndexEntry } from "./tarindex.js";
  * stream per entry, which for thousands of small files is most of the time.
  * Here adding an entry only plans it: its header (made here) and its body (a
  * range of a layer file, or bytes kiln made) become pieces of a plan, and the
- * plan is written in batches by kiln's native copy threads (native/, two
- * threads reading into their own buffers and writing with pwrite), so the
+ * plan is written in batches by kiln's native copy thread (native/: large
+ * ranges by copy_file_range, the rest gathered into 64 KiB writes), so the
  * JavaScript thread neither reads nor writes file bodies and goes on with
  * other work (an image's SBOM) meanwhile. Without the native module the same
  * plan is written here, with reads into one buffer and positional writes.
@@ -28,7 +28,7 @@ const TYPEFLAG: Record<TarHeader["type"], string> = { file: "0", link: "1", syml
 const CHUNK = 256 << 10;
 /** Bytes kiln made from this size on (an SBOM) are a piece of their own, not copied into a chunk. */
 const OWN_PIECE = 64 << 10;
-/** The plan is handed to the copy threads in batches of this many bytes (and before waiting on anything). */
+/** The plan is handed to the copy thread in batches of this many bytes (and before waiting on anything). */
 const BATCH = 8 << 20;
 /** The buffer of the fallback (no native module): reads gather here, one write empties it. */
 const STAGE = 256 << 10;
@@ -89,7 +89,7 @@ export class TarWriter {
   private planned = 0;
   /** Where the batch being gathered starts in the file. */
   private batchStart = 0;
-  /** Batches handed to the copy threads (they settle in file order and never reject: a failure goes to `failed`). */
+  /** Batches handed to the copy thread (they settle in file order and never reject: a failure goes to `failed`). */
   private readonly writing: Promise<void>[] = [];
   /** The first failure of a batch (thrown by the next add, or by finish). */
   private failed?: unknown;
@@ -100,7 +100,7 @@ export class TarWriter {
   private stage?: Buffer;
   private closed = false;
 
-  /** Told how far the file is written (a hash of it on another thread): the copy threads store it in f.progress themselves. */
+  /** Told how far the file is written (a hash of it on another thread): the copy thread stores it in f.progress itself. */
   private follow?: FollowHash;
 
   constructor(path: string) {
@@ -125,7 +125,7 @@ export class TarWriter {
     this.zeros((512 - (size % 512)) % 512);
   }
 
-  /** Hand what is planned so far to the copy threads (before waiting for something, so they work meanwhile). */
+  /** Hand what is planned so far to the copy thread (before waiting for something, so they work meanwhile). */
   send(): void {
     const len = this.planned - this.batchStart;
     if (!len) return;
@@ -288,7 +288,7 @@ export class TarWriter {
     return fd;
   }
 
-  /** Two zero blocks, the rest of the plan sent, the copy threads waited for, close; returns the size of the tar. */
+  /** Two zero blocks, the rest of the plan sent, the copy thread waited for, close; returns the size of the tar. */
   async finish(): Promise<{ size: number }> {
     this.zeros(1024);
     this.send();
@@ -300,7 +300,7 @@ export class TarWriter {
     return { size: this.planned };
   }
 
-  /** Close without finishing (the caller removes the file), once the copy threads have stopped writing to it. */
+  /** Close without finishing (the caller removes the file), once the copy thread has stopped writing to it. */
   async abort(): Promise<void> {
     await Promise.all(this.writing);
     // after finish() the descriptor number may already belong to another file: never close it twice

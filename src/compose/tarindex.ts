@@ -2,7 +2,7 @@ import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../core/atomic.js";
-import { blobHexOf } from "../store/layout.js";
+import { blobHexOf, type Store } from "../store/layout.js";
 import { headerEntry, headerSize, isExtension, readExtension, type TarEntry, type TarExtensions, typeflagOf } from "../core/tar-header.js";
 
 /** An entry of a tar file, with the offset of its data. */
@@ -130,4 +130,9 @@ export async function indexTarCached(cacheDir: string, path: string, start = 0, 
   // a cache: a full disk or a read-only store only costs the next compose the headers again
   await writeFileAtomic(file, JSON.stringify({ v: CACHE_VERSION, rows }), { sync: false }).catch(() => undefined);
   return entries;
+}
+
+/** indexTarCached with the store's own cache folder, <store>/kiln/tar-index/ (swept by `kiln store gc` with the blobs). */
+export function indexStoreBlob(store: Pick<Store, "kilnDir">, path: string, start = 0, length?: number): Promise<TarIndexEntry[]> {
+  return indexTarCached(join(store.kilnDir, "tar-index"), path, start, length);
 }

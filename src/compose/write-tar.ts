@@ -17,10 +17,10 @@ export interface TarResult {
  * temp name and renamed, so a crash leaves no half tar at `out`. A hard link
  * whose target sorts after it (or is gone) is written as a copy, so every
  * reader can extract the archive in one pass.
- * The writer plans entries and its copy threads write them meanwhile;
+ * The writer plans entries and its copy thread writes them meanwhile;
  * `late` files (the SBOMs, which are made while the tar is written) are
  * waited for when their turn comes, with what comes before them already sent
- * to the copy threads.
+ * to the copy thread.
  */
 export async function writeTreeTar(
   tree: Tree,

@@ -66,7 +66,7 @@ export async function runWorker<T>(code: string, workerData: unknown): Promise<T
 export interface FollowHash {
   /** The first `bytes` bytes of the file are written: hash up to there. */
   advance(bytes: number): void;
-  /** The same number, for writers on other threads to store themselves (element 0, bytes written; kiln's native copy threads do). */
+  /** The same number, for writers on other threads to store themselves (element 0, bytes written; kiln's native copy thread does). */
   progress: BigInt64Array;
   /** The file is complete at `size` bytes: its digest (hex) once the thread has read it all. */
   end(size: number): Promise<string>;
@@ -78,7 +78,7 @@ export interface FollowHash {
  * Hash a file while it is being written: a worker thread reads (from the page
  * cache) what the writer reports as written and hashes it, so the digest is
  * ready about when the last byte is written instead of one full read later.
- * Composing copies layer bytes on kiln's native copy threads, so they never
+ * Composing copies layer bytes on kiln's native copy thread, so they never
  * pass through JavaScript; hashing them as they land keeps both cores busy.
  * The writer and the worker share counters (bytes written, state, and a
  * report number the worker sleeps on) through a SharedArrayBuffer; native

@@ -4,7 +4,7 @@ import { KILN_ROOT } from "./paths.js";
 /** What native/kiln_native.c gives (built into dist/native/ by `npm run build`). */
 export interface Native {
   /**
-   * Write a plan at outPos, on kiln's copy threads (two, beside JavaScript's).
+   * Write a plan at outPos, on kiln's copy thread (beside JavaScript's).
    * The plan is `segments`, triples (source, offset, length) laid end to end:
    * a source ≥ 0 is a file descriptor (read with pread), -1-i is buffers[i].
    * Plans are written in the order given; `progress[0]`, when given (shared

@@ -5,7 +5,7 @@ import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
 import { SUBPACKAGES_LABEL, type SubPackageRecord } from "../build/builders/pygos.js";
 import { type BuildOptions, runPlan, type TargetResult } from "../build/scheduler.js";
-import { indexTar } from "../compose/tarindex.js";
+import { indexStoreBlob } from "../compose/tarindex.js";
 import { Tree } from "../compose/tree.js";
 import { writeTreeTar } from "../compose/write-tar.js";
 import { tempPathFor, writeFileAtomic } from "../core/atomic.js";
@@ -218,10 +218,9 @@ async function rootfsImage(ctx: ProductContext, order: { name: string; record: S
   const tarPath = join(ctx.outDir, "rootfs.tar");
   const tar = await artifact(recordDir, `rootfs.tar/${py.product}`, tarPath, tarKey, ctx.bus, async () => {
     const tree = new Tree();
-    for (const o of order) {
-      const blob = ctx.store.blobPath(o.record.layer.digest);
-      tree.applyLayer("", blob, await indexTar(blob));
-    }
+    const blobs = order.map((o) => ctx.store.blobPath(o.record.layer.digest));
+    const indexes = await Promise.all(blobs.map((blob) => indexStoreBlob(ctx.store, blob)));
+    blobs.forEach((blob, i) => tree.applyLayer("", blob, indexes[i]!));
     tree.nextLayer();
     for (const f of files) tree.set(f.path, { type: "file", mode: f.mode, uid: 0, gid: 0, content: { data: f.data } });
     await writeTreeTar(tree, tarPath, epoch);

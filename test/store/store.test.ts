@@ -101,7 +101,11 @@ describe("the OCI store", () => {
     expect(JSON.parse(gc.stdout)).toMatchObject({ blobs: 1, refs: [] });
     expect((await readdir(join(store, "blobs/sha256"))).length).toBe(before);
     expect(await readdir(join(store, "kiln/file-hashes"))).toEqual([`${live}.json`]);
-    expect((await readdir(join(store, "kiln/tar-index"))).sort()).toEqual([`${live}-0-2048.json`, `${live}.json`]);
+    // (the build itself remembered the headers of the layers it unpacked for a sysroot: those blobs live on too)
+    const blobs = new Set(await readdir(join(store, "blobs/sha256")));
+    const index = await readdir(join(store, "kiln/tar-index"));
+    expect(index).toEqual(expect.arrayContaining([`${live}-0-2048.json`, `${live}.json`]));
+    expect(index.filter((f) => !blobs.has(f.slice(0, 64)))).toEqual([]);
     expect((await kiln(["store", "fsck"], { store })).code).toBe(0);
     const dry = await kiln(["--json", "store", "gc", "--older-than", "0", "--dry-run"], { store });
     expect(JSON.parse(dry.stdout).refs).toEqual([]);
