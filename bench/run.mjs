@@ -79,12 +79,7 @@ let TIME = null; // path of GNU time, or null when CPU/RSS cannot be measured
 
 function findGnuTime() {
   const probe = () => spawnSync("/usr/bin/time", ["-f", "%M", "true"], { encoding: "utf8" }).status === 0;
-  if (existsSync("/usr/bin/time") && probe()) return "/usr/bin/time";
-  if (process.getuid?.() === 0 && spawnSync("sh", ["-c", "command -v apt-get"]).status === 0) {
-    console.log("bench: installing GNU time (apt-get install -y time) to measure CPU time and peak RSS");
-    spawnSync("apt-get", ["install", "-y", "-qq", "time"], { stdio: "ignore" });
-    if (existsSync("/usr/bin/time") && probe()) return "/usr/bin/time";
-  }
+  if (existsSync("/usr/bin/time") && probe()) return "/usr/bin/time"; // installed by scripts/host-deps.mjs bench
   console.log("bench: GNU time not available: CPU utilisation and peak RSS are not measured");
   return null;
 }
@@ -1059,6 +1054,9 @@ async function main() {
     KILN = join(KILN_DIR, "bin", "kiln.js");
     if (!existsSync(KILN)) fail(`--kiln ${opts.kiln}: no bin/kiln.js there`);
   }
+  // the host tools of kiln's tests and of the bare scripts beside it, installed when missing (idempotent)
+  const deps = spawnSync(process.execPath, [join(ROOT, "scripts", "host-deps.mjs"), "bench"], { stdio: "inherit" });
+  if (deps.status !== 0) fail("installing the host tools failed (scripts/host-deps.mjs bench)");
   mkdirSync(WORK, { recursive: true });
   await lockWork();
   const distNote = ensureDist(opts.build);

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Install the Debian packages a task needs, idempotently: only what is missing
-// is installed, with sudo when not root. Used by `npm test` and `npm run example`.
+// is installed, with sudo when not root. Used by `npm test`, `npm run example` and `npm run bench`.
 import { spawnSync } from "node:child_process";
 import { accessSync, constants } from "node:fs";
 
@@ -20,6 +20,9 @@ const NEEDS = {
 
 // The tests build and boot the example too, also for arm64.
 NEEDS.test.push(...NEEDS.example, ["qemu-system-aarch64", "qemu-system-arm"], ["/usr/share/AAVMF/AAVMF_CODE.fd", "qemu-efi-aarch64"]);
+// The benchmarks run the example's work and the image formats through kiln and through the bare scripts
+// beside it (bench/bare-*.sh: jq, sfdisk, dd …), timed and measured with GNU time.
+NEEDS.bench = [...NEEDS.test, ["jq", "jq"], ["sfdisk", "fdisk"], ["/usr/bin/time", "time"]];
 
 const task = process.argv[2] ?? "test";
 const needs = NEEDS[task];
