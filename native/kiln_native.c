@@ -23,6 +23,9 @@
  * thread stores where the tar's hashing thread reads it.
  * kiln works without this module (src/compose/tar-writer.ts then does the
  * same reads and writes itself, on the JavaScript thread).
+ * For the main thread only: the queue and the copy thread are the process's,
+ * and a worker thread's heap could go away under a job it gave (kiln loads
+ * the module on its main thread alone).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -56,7 +59,7 @@
 struct seg_job {
   int32_t out_fd;
   int64_t out_pos;      /* where byte 0 of the plan goes in the output */
-  const double *segs;   /* triples: source (fd ≥ 0, or -1-i for buffer i), offset, length */
+  double *segs;         /* triples: source (fd ≥ 0, or -1-i for buffer i), offset, length (a copy: the caller's array may change) */
   size_t nsegs;
   uint8_t **bufs;
   size_t nbufs;
@@ -67,7 +70,7 @@ struct seg_job {
   int64_t err_at;
   int parts_left;       /* retired by the threads; the last one reports to JavaScript */
   int direct;           /* large pieces still copied in the kernel (until copy_file_range says it cannot) */
-  napi_ref keep[3];     /* the segment array, the buffer list and the progress array stay alive while threads read them */
+  napi_ref keep[2];     /* the buffer list and the progress array stay alive while the thread uses them */
   napi_deferred deferred;
   napi_threadsafe_function done;
 };
@@ -85,15 +88,21 @@ static pthread_cond_t work = PTHREAD_COND_INITIALIZER;
 static struct part *head, *next, *tail;
 static int threads_started;
 
-static int flush(struct seg_job *j, const uint8_t *stage, size_t used, int64_t *out) {
+/* Where a part failed: kept by the thread until it can record it in the job under the lock. */
+struct failure {
+  int32_t fd;
+  int64_t at;
+};
+
+static int flush(const struct seg_job *j, const uint8_t *stage, size_t used, int64_t *out, struct failure *f) {
   size_t done = 0;
   while (done < used) {
     ssize_t n = pwrite(j->out_fd, stage + done, used - done, *out + (int64_t)done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      j->err_fd = j->out_fd;
-      j->err_at = *out + (int64_t)done;
-      return errno;
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      f->fd = j->out_fd;
+      f->at = *out + (int64_t)done;
+      return n < 0 ? errno : EIO;
     }
     done += (size_t)n;
   }
@@ -101,8 +110,8 @@ static int flush(struct seg_job *j, const uint8_t *stage, size_t used, int64_t *
   return 0;
 }
 
-/* Write bytes [from, to) of a job's plan; 0, or what failed (the job's err_fd/err_at say where). */
-static int copy_part(struct seg_job *j, int64_t from, int64_t to, uint8_t *stage) {
+/* Write bytes [from, to) of a job's plan; 0, or what failed (`f` says where). */
+static int copy_part(struct seg_job *j, int64_t from, int64_t to, uint8_t *stage, struct failure *f) {
   size_t used = 0;
   int64_t out = j->out_pos + from;
   int64_t pos = 0; /* where the current segment starts in the plan */
@@ -111,8 +120,8 @@ static int copy_part(struct seg_job *j, int64_t from, int64_t to, uint8_t *stage
     int64_t a = pos > from ? pos : from, b = pos + len < to ? pos + len : to;
     int64_t at = off + (a - pos), left = b - a;
     pos += len;
-    if (src >= 0 && left >= DIRECT_MIN && j->direct) {
-      int e = flush(j, stage, used, &out);
+    if (src >= 0 && left >= DIRECT_MIN && __atomic_load_n(&j->direct, __ATOMIC_RELAXED)) {
+      int e = flush(j, stage, used, &out, f);
       if (e) return e;
       used = 0;
       off64_t in = at, o = out;
@@ -122,13 +131,13 @@ static int copy_part(struct seg_job *j, int64_t from, int64_t to, uint8_t *stage
         if (n <= 0) break; /* not between these files (EXDEV …) or a short input: the buffer below copies the rest, or says why */
         left -= n;
       }
-      if (left > 0 && o == out) j->direct = 0; /* nothing copied: this file system pair cannot; no more tries */
+      if (left > 0 && o == out) __atomic_store_n(&j->direct, 0, __ATOMIC_RELAXED); /* nothing copied: this file system pair cannot; no more tries */
       at = in;
       out = o;
     }
     while (left > 0) {
       if (used == STAGE) {
-        int e = flush(j, stage, used, &out);
+        int e = flush(j, stage, used, &out, f);
         if (e) return e;
         used = 0;
       }
@@ -137,8 +146,8 @@ static int copy_part(struct seg_job *j, int64_t from, int64_t to, uint8_t *stage
         ssize_t n = pread((int)src, stage + used, k, at);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
-          j->err_fd = (int32_t)src;
-          j->err_at = at;
+          f->fd = (int32_t)src;
+          f->at = at;
           return n < 0 ? errno : SHORT_INPUT;
         }
         k = (size_t)n;
@@ -150,31 +159,49 @@ static int copy_part(struct seg_job *j, int64_t from, int64_t to, uint8_t *stage
       left -= (int64_t)k;
     }
   }
-  return flush(j, stage, used, &out);
+  return flush(j, stage, used, &out, f);
+}
+
+/*
+ * A progress cell that a failed job has marked (-1): the file has a hole
+ * there, so no later plan of the same file may claim it complete, and later
+ * plans of that file are not copied (their writer fails on the first error).
+ */
+static int poisoned(const struct seg_job *j) {
+  return j->progress && __atomic_load_n(j->progress, __ATOMIC_ACQUIRE) < 0;
 }
 
 static void *copy_thread(void *arg) {
   (void)arg;
-  uint8_t *stage = malloc(STAGE);
+  uint8_t *stage = NULL;
   pthread_mutex_lock(&mu);
   for (;;) {
     while (!next) pthread_cond_wait(&work, &mu);
     struct part *p = next;
     next = p->next;
     struct seg_job *j = p->job;
-    int failed = j->err != 0;
-    pthread_mutex_unlock(&mu);
     /* a part of a job that already failed is not copied; the job reports the first failure */
-    int e = failed ? 0 : !stage ? ENOMEM : copy_part(j, p->from, p->to, stage);
+    int skip = j->err != 0 || poisoned(j);
+    pthread_mutex_unlock(&mu);
+    struct failure f = {0, 0};
+    if (!stage) stage = malloc(STAGE);
+    int e = skip ? 0 : !stage ? ENOMEM : copy_part(j, p->from, p->to, stage, &f);
     pthread_mutex_lock(&mu);
-    if (e && !j->err) j->err = e;
+    if (e && !j->err) {
+      j->err = e;
+      j->err_fd = f.fd;
+      j->err_at = f.at;
+    }
     p->finished = 1;
     while (head && head->finished) {
       struct part *r = head;
       head = r->next;
       if (!head) tail = NULL;
       struct seg_job *rj = r->job;
-      if (!rj->err && rj->progress) __atomic_store_n(rj->progress, rj->out_pos + r->to, __ATOMIC_RELEASE);
+      if (rj->progress) {
+        if (rj->err) __atomic_store_n(rj->progress, -1, __ATOMIC_RELEASE);
+        else if (!poisoned(rj)) __atomic_store_n(rj->progress, rj->out_pos + r->to, __ATOMIC_RELEASE);
+      }
       if (--rj->parts_left == 0) {
         /* the job may be freed by the JavaScript thread as soon as it is reported: keep its function first */
         napi_threadsafe_function done = rj->done;
@@ -222,8 +249,9 @@ static napi_value error_of(napi_env env, const struct seg_job *j) {
 }
 
 static void free_job(napi_env env, struct seg_job *j) {
-  for (int k = 0; k < 3; k++)
+  for (int k = 0; k < 2; k++)
     if (j->keep[k]) napi_delete_reference(env, j->keep[k]);
+  free(j->segs);
   free(j->bufs);
   free(j);
 }
@@ -274,7 +302,10 @@ static int start_threads(void) {
  * (source, offset, length) laid end to end from the plan's byte 0; a source
  * ≥ 0 is a file descriptor read with pread, -1-i is buffers[i]. `progress`
  * (a shared BigInt64Array's first element), when given, is set to the file
- * offset up to which this plan (and every plan given before it) is written.
+ * offset up to which this plan (and every plan given before it) is written,
+ * or to -1 once a plan with that cell failed (then it stays -1, and later
+ * plans with that cell are not copied). The buffers must stay as they are
+ * until the promise settles (not transferred, not written over).
  */
 static napi_value write_segments(napi_env env, napi_callback_info info) {
   size_t argc = 5;
@@ -295,8 +326,10 @@ static napi_value write_segments(napi_env env, napi_callback_info info) {
     return bad_args(env, j, "outFd and outPos are numbers, outPos ≥ 0");
   if (napi_get_typedarray_info(env, argv[2], &type, &count, &data, NULL, NULL) != napi_ok || type != napi_float64_array || count % 3)
     return bad_args(env, j, "segments is a Float64Array of triples");
-  j->segs = data;
   j->nsegs = count / 3;
+  j->segs = malloc(j->nsegs ? j->nsegs * 3 * sizeof(double) : sizeof(double));
+  if (!j->segs) return bad_args(env, j, "out of memory");
+  memcpy(j->segs, data, j->nsegs * 3 * sizeof(double)); /* checked below and read by the thread: the caller may reuse its array */
   if (napi_is_array(env, argv[3], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[3], &nbufs) != napi_ok)
     return bad_args(env, j, "buffers is an array");
   if (argc > 4 && napi_typeof(env, argv[4], &progress_type) == napi_ok && progress_type != napi_undefined) {
@@ -320,17 +353,23 @@ static napi_value write_segments(napi_env env, napi_callback_info info) {
       return bad_args(env, j, "buffers holds Buffers only");
     }
   }
-  /* every piece checked here, on the JavaScript thread: the copy threads trust the plan */
+  /* every piece checked here, on the JavaScript thread: the copy thread trusts the plan. Offsets
+     and lengths stay within 2^53 (exact in a double, far from int64's end), and so do the sums. */
+  const double MAX = 9007199254740992.0;
   const char *bad = NULL;
+  double total = 0;
   for (size_t i = 0; i < j->nsegs && !bad; i++) {
     double src = j->segs[3 * i], off = j->segs[3 * i + 1], len = j->segs[3 * i + 2];
-    if (!(off >= 0 && len >= 0 && src > -4294967296.0 && src < 2147483648.0) || off != (double)(int64_t)off || len != (double)(int64_t)len || src != (double)(int64_t)src)
-      bad = "a segment's source, offset and length are whole numbers, offset and length ≥ 0";
+    if (!(off >= 0 && off <= MAX && len >= 0 && len <= MAX && src > -4294967296.0 && src < 2147483648.0) || off != (double)(int64_t)off ||
+        len != (double)(int64_t)len || src != (double)(int64_t)src)
+      bad = "a segment's source, offset and length are whole numbers, offset and length in [0, 2^53]";
     else if (src < 0 && (-1 - src >= nbufs || off + len > (double)lens[(size_t)(-1 - src)]))
       bad = "a buffer segment lies outside its buffer";
-    else
-      j->total += (int64_t)len;
+    else if ((total += len) + (double)j->out_pos > MAX)
+      bad = "the plan ends beyond 2^53 bytes";
   }
+  j->total = (int64_t)total;
+  if (!bad && (j->total + PART - 1) / PART > INT32_MAX) bad = "the plan has too many parts";
   free(lens);
   if (bad) return bad_args(env, j, bad);
   pthread_mutex_lock(&mu);
@@ -342,8 +381,8 @@ static napi_value write_segments(napi_env env, napi_callback_info info) {
     return NULL;
   }
   napi_value promise, name;
-  for (int k = 0; k < (j->progress ? 3 : 2); k++)
-    if (napi_create_reference(env, argv[2 + k], 1, &j->keep[k]) != napi_ok) return bad_args(env, j, "cannot hold the arguments");
+  for (int k = 0; k < (j->progress ? 2 : 1); k++)
+    if (napi_create_reference(env, argv[3 + k], 1, &j->keep[k]) != napi_ok) return bad_args(env, j, "cannot hold the arguments");
   if (napi_create_string_utf8(env, "kiln.writeSegments", NAPI_AUTO_LENGTH, &name) != napi_ok ||
       napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL, NULL, report, &j->done) != napi_ok)
     return bad_args(env, j, "cannot make the report function");

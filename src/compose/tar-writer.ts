@@ -35,6 +35,7 @@ const STAGE = 256 << 10;
 
 /** `v` as zero-padded octal digits and a NUL in buf[off, off+len) (digit by digit: no strings made, thousands of headers); returns the bytes' sum, for the checksum. */
 function octal(buf: Buffer, off: number, len: number, v: number): number {
+  v = Math.min(Math.max(0, Math.floor(v)), 8 ** (len - 1) - 1); // what the field can hold (callers put bigger values in pax records)
   let sum = 0;
   for (let i = off + len - 2; i >= off; i--) {
     const d = 48 + (v % 8);

@@ -9,7 +9,9 @@ export interface Native {
    * a source ≥ 0 is a file descriptor (read with pread), -1-i is buffers[i].
    * Plans are written in the order given; `progress[0]`, when given (shared
    * memory), is set to the file offset up to which this plan and the ones
-   * before it are written. Rejects with errno codes (EBADF, ENOSPC …;
+   * before it are written, or to -1 for good once a plan with that cell
+   * failed (later ones with it are not copied). The buffers must stay as they
+   * are until the promise settles. Rejects with errno codes (EBADF, ENOSPC …;
    * ESHORTINPUT when a file ended before the plan said), the error's `fd` and
    * `offset` saying where; bad arguments throw (EINVAL).
    */

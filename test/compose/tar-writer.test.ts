@@ -84,6 +84,19 @@ describe("writing a composed tar", () => {
       await expect(n!.writeSegments(b, 0, new Float64Array([987_654, 0, 1]), [])).rejects.toMatchObject({ code: "EBADF", fd: 987_654 });
       expect(() => n!.writeSegments(b, 0, new Float64Array([-1, 10, 5]), [made])).toThrow(expect.objectContaining({ code: "EINVAL", message: expect.stringMatching(/outside its buffer/) }));
       expect(() => n!.writeSegments(b, 0, new Float64Array([a, 0]), [])).toThrow(expect.objectContaining({ code: "EINVAL", message: expect.stringMatching(/triples/) }));
+      expect(() => n!.writeSegments(b, 0, new Float64Array([a, 0, 2 ** 60]), [])).toThrow(expect.objectContaining({ code: "EINVAL", message: expect.stringMatching(/2\^53/) }));
+      // the plan is the module's own copy once given: changing the caller's array afterwards changes nothing
+      const mine = new Float64Array([a, 0, 100]);
+      const given = n!.writeSegments(b, 250_000, mine, []);
+      mine.set([-1, 0, 1_000_000]);
+      await given;
+      // a failed plan marks its progress cell (-1: a hole), and a later plan of that file neither copies nor claims more
+      const cell = new BigInt64Array(new SharedArrayBuffer(8));
+      const failing = n!.writeSegments(b, 0, new Float64Array([a, 299_999, 10]), [], cell);
+      const after = n!.writeSegments(b, 260_000, new Float64Array([a, 0, 5000]), [], cell);
+      await expect(failing).rejects.toMatchObject({ code: "ESHORTINPUT" });
+      await after;
+      expect(cell[0]).toBe(-1n);
     } finally {
       closeSync(a);
       closeSync(b);
@@ -92,6 +105,8 @@ describe("writing a composed tar", () => {
     const want = Buffer.concat([Buffer.alloc(50), made.subarray(0, 4), src.subarray(10, 1010), src.subarray(5000, 205_000), made.subarray(3, 12), src.subarray(299_990)]);
     expect(out.subarray(0, want.length).equals(want)).toBe(true);
     expect(out.subarray(300_000, 510_000).equals(src.subarray(0, 210_000))).toBe(true);
+    expect(out.subarray(250_000, 250_100).equals(src.subarray(0, 100))).toBe(true);
+    expect(out.subarray(260_000, 265_000).every((x) => x === 0)).toBe(true); // not copied after the failure
   });
 
   it("fails naming the layer file that is shorter than its index says, and leaves no tar", async () => {
