@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import type { Project } from "../config/project.js";
 import { ARCHS, ROOTFS_FORMATS } from "../config/archs.js";
 import type { KnobMatch } from "../config/schema.js";
@@ -55,13 +55,22 @@ function matches(m: KnobMatch, v: Record<string, string | undefined>): boolean {
   });
 }
 
+const DESCRIBE = ["describe", "--tags", "--always", "--dirty"];
+
 /** ROOTFS_VERSION's default, as EVE's: git describe (with -dirty) in a git tree, else "snapshot". */
 export function defaultVersion(root: string): string {
   try {
-    return execFileSync("git", ["describe", "--tags", "--always", "--dirty"], { cwd: root, stdio: ["ignore", "pipe", "ignore"], encoding: "utf8" }).trim() || "snapshot";
+    return execFileSync("git", DESCRIBE, { cwd: root, stdio: ["ignore", "pipe", "ignore"], encoding: "utf8" }).trim() || "snapshot";
   } catch {
     return "snapshot";
   }
+}
+
+/** The same without blocking: `kiln build` starts it first, so git (its -dirty check reads the work tree) runs while the project loads. */
+export function defaultVersionSoon(dir: string): Promise<string> {
+  return new Promise((resolve) => {
+    execFile("git", DESCRIBE, { cwd: dir, encoding: "utf8" }, (err, out) => resolve(err ? "snapshot" : out.trim() || "snapshot")).stdin?.end();
+  });
 }
 
 /**

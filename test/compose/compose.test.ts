@@ -136,6 +136,30 @@ describe("composing rootfs.tar", () => {
     expect(r.stderr).toMatch(/E_UNKNOWN_PLACEHOLDER\]: images\/out\/rootfs-kvm-generic\.yml\.in refers to packages that do not exist: SYSCTRL_TAG \(did you mean SYSCTL_TAG\?\)/);
   });
 
+  it("defaults ROOTFS_VERSION to git describe, marking a dirty tree, and to 'snapshot' outside git", async () => {
+    const { dir, store } = await project();
+    const version = async (...knobs: string[]) => {
+      const r = await kiln(["-C", dir, "--json", "build", "rootfs.tar", ...knobs], { store });
+      expect(r.code, r.stderr).toBe(0);
+      const prov = JSON.parse(await readFile(join(dir, "out/amd64/kvm-generic/rootfs.tar.provenance.json"), "utf8")) as {
+        predicate: { buildDefinition: { externalParameters: { ROOTFS_VERSION: string } } };
+      };
+      return prov.predicate.buildDefinition.externalParameters.ROOTFS_VERSION;
+    };
+    expect(await version()).toBe("snapshot"); // a temp folder: no git
+    const git = (...args: string[]) => execa("git", ["-c", "user.name=t", "-c", "user.email=t@example.invalid", ...args], { cwd: dir });
+    await writeFile(join(dir, ".gitignore"), "out/\nimages/out/\n");
+    await writeFile(join(dir, "NOTES"), "one\n");
+    await git("init", "-q");
+    await git("add", "-A");
+    await git("commit", "-q", "-m", "first");
+    await git("tag", "v1.2");
+    expect(await version()).toBe("v1.2");
+    await writeFile(join(dir, "NOTES"), "two\n"); // a tracked file changed: the tree is dirty
+    expect(await version()).toBe("v1.2-dirty");
+    expect(await version("ROOTFS_VERSION=7.0")).toBe("7.0"); // given, it wins
+  });
+
   it("lists the variant matrix", async () => {
     const { dir } = await project();
     const r = await kiln(["-C", dir, "--json", "variants"]);

@@ -1,13 +1,13 @@
 import type { Command } from "commander";
 import { runPlan, type TargetResult } from "../../build/scheduler.js";
-import { relative } from "node:path";
+import { relative, resolve } from "node:path";
 import { buildProduct } from "../../pygos/product.js";
 import { selectedProduct } from "../../pygos/select.js";
 import { buildDisks, type DiskRequest } from "../../formats/targets.js";
 import { formatLocation, KilnError } from "../../core/errors.js";
 import { resolveTargets } from "../../graph/graph.js";
 import { makePlan } from "../../graph/plan.js";
-import { type Knobs, resolveVariant, splitKnobWords, type Variant } from "../../variant/knobs.js";
+import { defaultVersionSoon, type Knobs, resolveVariant, splitKnobWords, type Variant } from "../../variant/knobs.js";
 import { openContext } from "../context.js";
 import { renderTimings, Timings } from "../../report/timings.js";
 import { action, type Invocation } from "../main.js";
@@ -63,6 +63,8 @@ export async function buildTargets(inv: Invocation, words: string[], sets: strin
   const { targets, knobs } = splitKnobWords(words, sets);
   if (knobs.ZARCH) inv.globals.arch = knobs.ZARCH;
   const images = targets.map((t) => ({ word: t, image: imageTarget(t) }));
+  // ROOTFS_VERSION's default (git describe) asked now, answered while the project loads
+  const version = images.some((i) => i.image) && !knobs.ROOTFS_VERSION ? defaultVersionSoon(resolve(inv.globals.dir ?? ".")) : undefined;
   const ctx = await openContext(inv.globals, inv.bus);
   timings?.mark("load project");
   const pkgNames = images.filter((i) => !i.image).map((i) => i.word);
@@ -80,7 +82,7 @@ export async function buildTargets(inv: Invocation, words: string[], sets: strin
   const outputs: { variant: Variant; name: string; path: string; id: string; size: number; cached: boolean }[] = [];
   for (const { image } of images) {
     if (!image) continue;
-    const k: Knobs = { ...knobs, ZARCH: ctx.arch, ...(image.hv ? { HV: image.hv } : {}) };
+    const k: Knobs = { ...knobs, ...(version ? { ROOTFS_VERSION: await version } : {}), ZARCH: ctx.arch, ...(image.hv ? { HV: image.hv } : {}) };
     const variant = resolveVariant(ctx.project, k);
     const made = await buildDisks(ctx, variant, { ...image.req, ...(flags.profile ? { profile: flags.profile } : {}) });
     for (const [name, a] of Object.entries(made)) outputs.push({ variant, name, path: a.path, id: a.id, size: a.size, cached: a.cached });
