@@ -104,7 +104,7 @@ export class TarWriter {
   /** Told how far the file is written (a hash of it on another thread): the copy thread stores it in f.progress itself. */
   private follow?: FollowHash;
 
-  constructor(path: string) {
+  constructor(private readonly path: string) {
     this.fd = openSync(path, "wx", 0o644);
   }
 
@@ -126,7 +126,7 @@ export class TarWriter {
     this.zeros((512 - (size % 512)) % 512);
   }
 
-  /** Hand what is planned so far to the copy thread (before waiting for something, so they work meanwhile). */
+  /** Hand what is planned so far to the copy thread (before waiting for something, so it works meanwhile). */
   send(): void {
     const len = this.planned - this.batchStart;
     if (!len) return;
@@ -152,11 +152,12 @@ export class TarWriter {
     );
   }
 
-  /** A native error, naming the input file it was reading. */
+  /** A native error, naming the file it was reading or writing. */
   private explain(err: NodeJS.ErrnoException & { fd?: number; offset?: number }): Error {
     const file = err.fd === undefined ? undefined : this.names.get(err.fd);
     if (err.code === "ESHORTINPUT") return new Error(`${file ?? `input fd ${err.fd}`} ended early at ${err.offset}`);
     if (file) err.message = `reading ${file}: ${err.message}`;
+    else if (err.fd === this.fd) err.message = `writing ${this.path}: ${err.message}`;
     return err;
   }
 
