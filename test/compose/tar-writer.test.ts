@@ -85,6 +85,14 @@ describe("writing a composed tar", () => {
       expect(() => n!.writeSegments(b, 0, new Float64Array([-1, 10, 5]), [made])).toThrow(expect.objectContaining({ code: "EINVAL", message: expect.stringMatching(/outside its buffer/) }));
       expect(() => n!.writeSegments(b, 0, new Float64Array([a, 0]), [])).toThrow(expect.objectContaining({ code: "EINVAL", message: expect.stringMatching(/triples/) }));
       expect(() => n!.writeSegments(b, 0, new Float64Array([a, 0, 2 ** 60]), [])).toThrow(expect.objectContaining({ code: "EINVAL", message: expect.stringMatching(/2\^53/) }));
+      // a full device: ENOSPC, for kiln's bytes and for a large range (copy_file_range cannot write there; the buffer path says why)
+      const full = openSync("/dev/full", "w");
+      try {
+        await expect(n!.writeSegments(full, 0, new Float64Array([-1, 0, 10]), [made])).rejects.toMatchObject({ code: "ENOSPC", fd: full });
+        await expect(n!.writeSegments(full, 0, new Float64Array([a, 0, 200_000]), [])).rejects.toMatchObject({ code: "ENOSPC", fd: full });
+      } finally {
+        closeSync(full);
+      }
       // the plan is the module's own copy once given: changing the caller's array afterwards changes nothing
       const mine = new Float64Array([a, 0, 100]);
       const given = n!.writeSegments(b, 250_000, mine, []);
