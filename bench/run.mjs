@@ -443,7 +443,9 @@ function repPair(i, kilnRun, bareRun) {
  * untimed run of each; `sync` before every timed one). Targets: kiln's
  * MB/s ≥ 0.70 × cat's, peak RSS (GNU time %M) ≤ 300 MB. Each rep also
  * composes with `--profile dev` (no provenance, so no sha256 of the tar),
- * against the same cat run.
+ * against the same cat run, and times `kiln --version` (node's start-up and
+ * kiln's modules: what any kiln command costs before it does anything), to
+ * show the best kiln/cat that start-up leaves: cat / (start-up + cat).
  */
 async function measureCompose(ctx) {
   const img = ensureImageProject(ctx);
@@ -477,6 +479,8 @@ async function measureCompose(ctx) {
   const dw = [];
   const dRatio = [];
   const dStepRatio = [];
+  const startup = [];
+  const ceiling = [];
   for (let i = 0; i < reps; i++) {
     const k = build();
     const c = cat();
@@ -495,6 +499,9 @@ async function measureCompose(ctx) {
     step.push(tarSize / MB / (ms / 1000));
     stepRatio.push(tarSize / (ms / 1000) / (bytes / c.wall));
     rss.push(k.rssKiB);
+    const v = timed([process.execPath, KILN, "--version"]);
+    startup.push(v.wall);
+    ceiling.push(c.wall / (v.wall + c.wall));
     progress(`rep ${i + 1}/${reps}: kiln ${fmt.s(k.wall)} (${fmt.mbs(kt.at(-1))}; compose step ${ms} ms; ${fmt.mb(k.rssKiB)}), cat ${fmt.s(c.wall)} (${fmt.mbs(ct.at(-1))}): ${fmt.ratio(ratio.at(-1))}; --profile dev ${fmt.s(d.wall)} (step ${dms} ms): ${fmt.ratio(dRatio.at(-1))}`);
   }
   rmSync(catOut, { force: true });
@@ -510,6 +517,8 @@ async function measureCompose(ctx) {
     row("compose: kiln build --profile dev rootfs.tar (no provenance: the tar not hashed) (wall)", dw, "s", undefined),
     row("compose: --profile dev, kiln/cat throughput", dRatio, "ratio", undefined),
     row("compose: --profile dev, the compose step alone / cat", dStepRatio, "ratio", undefined),
+    row("compose: kiln's start-up alone (`kiln --version`: node + kiln's modules) (wall)", startup, "s", undefined),
+    row("compose: the best kiln/cat this start-up leaves, if composing cost no more than cat: cat / (start-up + cat)", ceiling, "ratio", undefined),
   ];
   if (TIME) rows.push(row("compose: kiln peak RSS (GNU time %M)", rss, "mb", { max: (300 * MB) / 1024 }));
   return rows;
