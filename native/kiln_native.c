@@ -56,6 +56,12 @@
 /* An input that ended before the plan said: not an errno, reported with its own code. */
 #define SHORT_INPUT (-1)
 
+/* Where a copy failed: the file descriptor and the offset in it. */
+struct failure {
+  int32_t fd;
+  int64_t at;
+};
+
 struct seg_job {
   int32_t out_fd;
   int64_t out_pos;      /* where byte 0 of the plan goes in the output */
@@ -66,8 +72,7 @@ struct seg_job {
   int64_t total;        /* the plan's length */
   int64_t *progress;    /* where to store how much of the file is complete, or NULL */
   int err;              /* the first failure: errno, SHORT_INPUT, or 0 */
-  int32_t err_fd;
-  int64_t err_at;
+  struct failure where; /* … and where (a part keeps its own until it can record it under the lock) */
   int parts_left;       /* retired by the threads; the last one reports to JavaScript */
   int direct;           /* large pieces still copied in the kernel (until copy_file_range says it cannot) */
   napi_ref keep[2];     /* the buffer list and the progress array stay alive while the thread uses them */
@@ -87,12 +92,6 @@ static pthread_cond_t work = PTHREAD_COND_INITIALIZER;
 /* Parts in the order given: head is the oldest not retired, next the first not started. */
 static struct part *head, *next, *tail;
 static int threads_started;
-
-/* Where a part failed: kept by the thread until it can record it in the job under the lock. */
-struct failure {
-  int32_t fd;
-  int64_t at;
-};
 
 static int flush(const struct seg_job *j, const uint8_t *stage, size_t used, int64_t *out, struct failure *f) {
   size_t done = 0;
@@ -189,8 +188,7 @@ static void *copy_thread(void *arg) {
     pthread_mutex_lock(&mu);
     if (e && !j->err) {
       j->err = e;
-      j->err_fd = f.fd;
-      j->err_at = f.at;
+      j->where = f;
     }
     p->finished = 1;
     while (head && head->finished) {
@@ -234,15 +232,15 @@ static const char *errno_name(int err) {
 static napi_value error_of(napi_env env, const struct seg_job *j) {
   char msg[200];
   if (j->err == SHORT_INPUT)
-    snprintf(msg, sizeof msg, "input (fd %d) ended before offset %lld", (int)j->err_fd, (long long)j->err_at);
+    snprintf(msg, sizeof msg, "input (fd %d) ended before offset %lld", (int)j->where.fd, (long long)j->where.at);
   else
-    snprintf(msg, sizeof msg, "%s (fd %d at offset %lld)", strerror(j->err), (int)j->err_fd, (long long)j->err_at);
+    snprintf(msg, sizeof msg, "%s (fd %d at offset %lld)", strerror(j->err), (int)j->where.fd, (long long)j->where.at);
   napi_value code, text, e, fd, at;
   napi_create_string_utf8(env, errno_name(j->err), NAPI_AUTO_LENGTH, &code);
   napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &text);
   napi_create_error(env, code, text, &e);
-  napi_create_int32(env, j->err_fd, &fd);
-  napi_create_int64(env, j->err_at, &at);
+  napi_create_int32(env, j->where.fd, &fd);
+  napi_create_int64(env, j->where.at, &at);
   napi_set_named_property(env, e, "fd", fd);
   napi_set_named_property(env, e, "offset", at);
   return e;

@@ -118,12 +118,11 @@ export class TarWriter {
     if (this.failed !== undefined) throw this.failed;
     const size = this.headers(h);
     if (!size || !body) return;
-    if ("data" in body) {
-      const d = body.data.subarray(0, size);
-      if (d.length >= OWN_PIECE) this.piece(d, 0, d.length);
-      else this.bytes(d);
-    } else this.piece(this.input(body.file), body.offset, size);
-    this.zeros((512 - (size % 512)) % 512);
+    if ("data" in body) this.data(body.data.subarray(0, size));
+    else {
+      this.piece(this.input(body.file), body.offset, size);
+      this.pad(size);
+    }
   }
 
   /** Hand what is planned so far to the copy thread (before waiting for something, so it works meanwhile). */
@@ -155,10 +154,15 @@ export class TarWriter {
   /** A native error, naming the file it was reading or writing. */
   private explain(err: NodeJS.ErrnoException & { fd?: number; offset?: number }): Error {
     const file = err.fd === undefined ? undefined : this.names.get(err.fd);
-    if (err.code === "ESHORTINPUT") return new Error(`${file ?? `input fd ${err.fd}`} ended early at ${err.offset}`);
+    if (err.code === "ESHORTINPUT") return this.endedEarly(err.fd!, err.offset!);
     if (file) err.message = `reading ${file}: ${err.message}`;
     else if (err.fd === this.fd) err.message = `writing ${this.path}: ${err.message}`;
     return err;
+  }
+
+  /** An input file shorter than its index says. */
+  private endedEarly(fd: number, at: number): Error {
+    return new Error(`${this.names.get(fd) ?? `input fd ${fd}`} ended early at ${at}`);
   }
 
   /** A piece of the plan: `len` bytes from a file descriptor or a buffer, cut where a batch is full. */
@@ -197,6 +201,18 @@ export class TarWriter {
     this.used += b.length;
   }
 
+  /** Bytes kiln made, as a piece of their own when large (an SBOM), else copied into the chunk; padded to a block. */
+  private data(b: Buffer): void {
+    if (b.length >= OWN_PIECE) this.piece(b, 0, b.length);
+    else this.bytes(b);
+    this.pad(b.length);
+  }
+
+  /** Zeros up to the next 512-byte block after a body of `size` bytes. */
+  private pad(size: number): void {
+    this.zeros((512 - (size % 512)) % 512);
+  }
+
   /** `n` zero bytes (the chunk's unused bytes are zero: it is written once, front to back). */
   private zeros(n: number): void {
     if (!n) return;
@@ -214,10 +230,10 @@ export class TarWriter {
     let sum = 8 * 0x20 + MAGIC_SUM; // the checksum field counts as spaces
     sum += text(b, o, 100, split[1]);
     sum += octal(b, o + 100, 8, h.mode & 0o7777);
-    sum += octal(b, o + 108, 8, Math.min(h.uid, 0o7777777));
-    sum += octal(b, o + 116, 8, Math.min(h.gid, 0o7777777));
-    sum += octal(b, o + 124, 12, size <= 0o77777777777 ? size : 0);
-    sum += octal(b, o + 136, 12, Math.max(0, h.mtime));
+    sum += octal(b, o + 108, 8, h.uid); // clamped by octal (a bigger id is in the pax record)
+    sum += octal(b, o + 116, 8, h.gid);
+    sum += octal(b, o + 124, 12, size <= 0o77777777777 ? size : 0); // 0, not clamped: the pax record's size is the one
+    sum += octal(b, o + 136, 12, h.mtime);
     b[o + 156] = flag.charCodeAt(0);
     sum += b[o + 156]!;
     if (h.linkname) sum += text(b, o + 157, 100, h.linkname.slice(0, 100));
@@ -244,9 +260,7 @@ export class TarWriter {
       const text = Buffer.from(keys.map((k) => paxRecord(k, pax[k]!)).join(""), "utf8");
       const paxName = `PaxHeaders/${h.name.split("/").pop()!.slice(0, 80)}`;
       this.header({ ...h, linkname: undefined }, "x", paxName, text.length);
-      if (text.length >= OWN_PIECE) this.piece(text, 0, text.length);
-      else this.bytes(text);
-      this.zeros((512 - (text.length % 512)) % 512);
+      this.data(text);
     }
     const size = h.type === "file" ? h.size : 0;
     this.header(h, TYPEFLAG[h.type], h.name, size);
@@ -271,7 +285,7 @@ export class TarWriter {
         if (used === STAGE) flush();
         const k = Math.min(left, STAGE - used);
         const n = src >= 0 ? readSync(src, stage, used, k, at) : bufs[-1 - src]!.copy(stage, used, at, at + k);
-        if (n <= 0) throw new Error(`${this.names.get(src)} ended early at ${at}`);
+        if (n <= 0) throw this.endedEarly(src, at);
         used += n;
         at += n;
         left -= n;
