@@ -360,6 +360,12 @@ function stepMs(stdout) {
   return out;
 }
 
+/** name → ms of the parts of the rootfs stage's `done` event (layers: the tree made from the layers; tar: written, first entry to complete). */
+function rootfsParts(stdout) {
+  const done = parseJsonLines(stdout).find((e) => e.type === "done" && e.target.startsWith("rootfs/"));
+  return Object.fromEntries((done?.parts ?? []).map((p) => [p.name, p.ms]));
+}
+
 /** The output (name → {path, size}) of a `build --json` run. */
 function outputsOf(stdout) {
   const outs = parseJsonLines(stdout).find((e) => e.type === "result")?.data?.outputs ?? [];
@@ -445,7 +451,9 @@ function repPair(i, kilnRun, bareRun) {
  * composes with `--profile dev` (no provenance, so no sha256 of the tar),
  * against the same cat run, and times `kiln --version` (node's start-up and
  * kiln's modules: what any kiln command costs before it does anything), to
- * show the best kiln/cat that start-up leaves: cat / (start-up + cat).
+ * show the best kiln/cat that start-up leaves: cat / (start-up + cat). The
+ * step's parts (its done event) split it: the layers applied (the tree), and
+ * the tar written, from its first entry to complete, against cat.
  */
 async function measureCompose(ctx) {
   const img = ensureImageProject(ctx);
@@ -481,6 +489,9 @@ async function measureCompose(ctx) {
   const dStepRatio = [];
   const startup = [];
   const ceiling = [];
+  const layersMs = [];
+  const tarRatio = [];
+  const dTarRatio = [];
   for (let i = 0; i < reps; i++) {
     const k = build();
     const c = cat();
@@ -501,6 +512,11 @@ async function measureCompose(ctx) {
     rss.push(k.rssKiB);
     const v = timed([process.execPath, KILN, "--version"]);
     startup.push(v.wall);
+    const parts = rootfsParts(k.stdout);
+    const dParts = rootfsParts(d.stdout);
+    layersMs.push(parts.layers / 1000, dParts.layers / 1000);
+    tarRatio.push(tarSize / (parts.tar / 1000) / (bytes / c.wall));
+    dTarRatio.push(tarSize / (dParts.tar / 1000) / (bytes / c.wall));
     ceiling.push(c.wall / (v.wall + c.wall));
     progress(`rep ${i + 1}/${reps}: kiln ${fmt.s(k.wall)} (${fmt.mbs(kt.at(-1))}; compose step ${ms} ms; ${fmt.mb(k.rssKiB)}), cat ${fmt.s(c.wall)} (${fmt.mbs(ct.at(-1))}): ${fmt.ratio(ratio.at(-1))}; --profile dev ${fmt.s(d.wall)} (step ${dms} ms): ${fmt.ratio(dRatio.at(-1))}`);
   }
@@ -517,6 +533,9 @@ async function measureCompose(ctx) {
     row("compose: kiln build --profile dev rootfs.tar (no provenance: the tar not hashed) (wall)", dw, "s", undefined),
     row("compose: --profile dev, kiln/cat throughput", dRatio, "ratio", undefined),
     row("compose: --profile dev, the compose step alone / cat", dStepRatio, "ratio", undefined),
+    row("compose: of the step, the layers applied (the tree; both profiles) (wall)", layersMs, "s", undefined),
+    row("compose: of the step, the tar written (first entry to complete) / cat", tarRatio, "ratio", undefined),
+    row("compose: --profile dev, of the step, the tar written / cat", dTarRatio, "ratio", undefined),
     row("compose: kiln's start-up alone (`kiln --version`: node + kiln's modules) (wall)", startup, "s", undefined),
     row("compose: the best kiln/cat this start-up leaves, if composing cost no more than cat: cat / (start-up + cat)", ceiling, "ratio", undefined),
   ];

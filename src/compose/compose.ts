@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { isAbsolute, join as pjoin } from "node:path";
+import { performance } from "node:perf_hooks";
 import type { Container, ImageLabelConfig, ImageSpec, SpecFile } from "../config/image-spec.js";
 import { KilnError } from "../core/errors.js";
 import type { Store } from "../store/layout.js";
@@ -186,7 +187,8 @@ async function addFiles(tree: Tree, input: ComposeInput): Promise<void> {
  * each with rootfs/, config.json and runtime.json; then the files entries (a
  * `metadata: yaml` entry embeds the resolved spec, as linuxkit does).
  */
-export async function composeRootfs(input: ComposeInput, out: string): Promise<TarResult> {
+export async function composeRootfs(input: ComposeInput, out: string): Promise<TarResult & { layersMs: number }> {
+  const t0 = performance.now();
   const { spec, store } = input;
   const tree = new Tree();
   await addKernel(tree, spec, store);
@@ -230,6 +232,7 @@ export async function composeRootfs(input: ComposeInput, out: string): Promise<T
     }
     files.catch(() => undefined); // awaited below, after the write
   }
+  const layersMs = performance.now() - t0;
   // `made` also when nothing of it goes into the image (SBOMs only beside it): a failure leaves no tar
-  return writeTreeTar(tree, out, input.mtime, { sha256: input.sha256, late, before: made });
+  return { ...(await writeTreeTar(tree, out, input.mtime, { sha256: input.sha256, late, before: made })), layersMs };
 }

@@ -170,6 +170,10 @@ export async function buildImageTar(
       }),
     );
   } else await rm(provenancePath(tar), { force: true }); // not hashed (no provenance): one from an earlier build would describe other bytes
-  ctx.bus.emit({ type: "done", target: id, key, cached: false, ms: Date.now() - t0 });
+  const parts = [
+    { name: "layers", ms: Math.round(res.layersMs) },
+    { name: "tar", ms: Math.round(res.ms), bytes: res.size },
+  ];
+  ctx.bus.emit({ type: "done", target: id, key, cached: false, ms: Date.now() - t0, parts });
   return { kind, variant, yml: tpl.out, tar, id: key, size: res.size, cached: false, key, sha256Pending };
 }

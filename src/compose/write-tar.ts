@@ -1,4 +1,5 @@
 import { rename, rm } from "node:fs/promises";
+import { performance } from "node:perf_hooks";
 import { tempPathFor } from "../core/atomic.js";
 import { type FollowHash, sha256Follow } from "../core/hash.js";
 import { TarWriter } from "./tar-writer.js";
@@ -9,6 +10,8 @@ export interface TarResult {
   sha256?: Promise<string>;
   size: number;
   entries: number;
+  /** From the first entry planned to the tar complete on disk (the copy thread done; the SBOMs' wait included). */
+  ms: number;
 }
 
 /**
@@ -28,6 +31,7 @@ export async function writeTreeTar(
   mtime: number,
   opts: { sha256?: boolean; late?: Map<string, Promise<Buffer>>; /** waited for before the tar takes its name (work whose failure must leave no tar) */ before?: Promise<unknown> } = {},
 ): Promise<TarResult> {
+  const t0 = performance.now();
   const paths = [...tree.nodes.keys()];
   const all = new Set(paths);
   for (const p of paths) {
@@ -82,11 +86,12 @@ export async function writeTreeTar(
       written.add(path);
     }
     const res = await w.finish();
+    const ms = performance.now() - t0;
     const sha256 = follow?.end(res.size);
     sha256?.catch(() => undefined); // the caller's to await; a failure before it does must not crash kiln
     await opts.before;
     await rename(tmp, out);
-    return { ...res, entries: written.size, sha256 };
+    return { ...res, entries: written.size, sha256, ms };
   } catch (err) {
     follow?.abort();
     await w.abort();

@@ -262,8 +262,14 @@ describe("what a one-file edit rebuilds", () => {
     await rm(join(out, "rootfs.tar"));
     const dev = await kiln(["-C", dir, "--json", "build", "rootfs.tar", "--profile", "dev"], { store });
     expect(dev.code, dev.stderr).toBe(0);
-    const tarDone = (stdout: string) => stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { type: string; target?: string; cached?: boolean }).find((e) => e.type === "done" && e.target?.startsWith("rootfs/"));
-    expect(tarDone(dev.stdout)?.cached).toBe(false);
+    type Done = { type: string; target?: string; cached?: boolean; ms?: number; parts?: { name: string; ms: number; bytes?: number }[] };
+    const tarDone = (stdout: string) => stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as Done).find((e) => e.type === "done" && e.target?.startsWith("rootfs/"));
+    const composed = tarDone(dev.stdout)!;
+    expect(composed.cached).toBe(false);
+    // where the compose's time went: the layers applied, then the tar written (its size, for its speed)
+    expect(composed.parts?.map((p) => p.name)).toEqual(["layers", "tar"]);
+    expect(composed.parts![1]!.bytes).toBe((await stat(join(out, "rootfs.tar"))).size);
+    expect(composed.parts!.reduce((n, p) => n + p.ms, 0)).toBeLessThanOrEqual(composed.ms! + 2);
     expect(await readdir(out)).not.toContain("rootfs.tar.provenance.json");
     const rel = await kiln(["-C", dir, "--json", "build", "rootfs.tar"], { store });
     expect(rel.code, rel.stderr).toBe(0);
