@@ -182,6 +182,8 @@ describe("yq docs: delete", () => {
     expect(yq("{a: cat, b: dog}\n", "del(.c)")).toEqual([{ a: "cat", b: "dog" }]);
     expect(yq("{a: cat, b: dog, c: bat}\n", 'del( .[] | select(. == "*at") )')).toEqual([{ b: "dog" }]);
     expect(yq("{a: {name: frog, b: {name: blog, age: 12}}}\n", 'del(.. | select(has("name")).name)')).toEqual([{ a: { b: { age: 12 } } }]);
+    // from an array kiln made (yq's operator_delete_test.go: "Delete entry from keys array")
+    expect(yq('{"a": 1, "b": 2, "c": 3}\n', 'keys | del(.[] | select(.=="b"))')).toEqual([["a", "c"]]);
   });
 });
 
@@ -193,6 +195,10 @@ describe("yq docs: select", () => {
     expect(yq("- this_0\n- not_this\n- nor_0_this\n- thisTo_4\n", '.[] | select(test("[a-zA-Z]+_[0-9]$"))')).toEqual(["this_0", "thisTo_4"]);
     expect(yq("things: cat\nbob: goat\nhorse: dog\n", '.[] | select(. == "cat" or test("og$"))')).toEqual(["cat", "dog"]);
     expect(yq("name: bob\nlegs: 2\ngame: poker\n", 'with_entries(select(.key | test("ame$")))')).toEqual([{ name: "bob", game: "poker" }]);
+    // kept when any result of the condition is true (yq's operator_select_test.go)
+    expect(yq("cat\n", "select(false, true)")).toEqual(["cat"]);
+    expect(yq("cat\n", "select(true, false)")).toEqual(["cat"]);
+    expect(yq("cat\n", "select(false, false)")).toEqual([]);
   });
   it("updates several selected map values", () => {
     expect(yq("a:\n  things: cat\n  bob: goat\n  horse: dog\n", '(.a.[] | select(. == "cat" or . == "goat")) |= "rabbit"')).toEqual([
@@ -274,6 +280,22 @@ describe("yq docs: entries, keys, length, has, map, first", () => {
     expect(yq("a: null\n", ".a | length")).toEqual([0]);
     expect(yq("a: cat\nc: dog\n", "length")).toEqual([2]);
     expect(yq("- 2\n- 4\n- 6\n- 8\n", "length")).toEqual([4]);
+  });
+  it("key: reading it, and assigning to it renames the entry in place (operators/keys: 'Update map key')", () => {
+    expect(yq("a: {x: 3, y: 4}\n", ".a.y | key")).toEqual(["y"]);
+    expect(yq("a: {x: 3, y: 4}\n", '(.a.x | key) = "meow"')).toEqual([{ a: { meow: 3, y: 4 } }]);
+    // the renamed key keeps its place among the others
+    expect(Object.keys(yq("a: {x: 3, y: 4}\n", '(.a.x | key) |= . + "2"')[0]!.a as object)).toEqual(["x2", "y"]);
+    // what a map or an array cannot take is an error at the operator, not a silent no-op
+    const clash = kilnError(() => yq("a: {x: 3, y: 4}\n", '(.a.x | key) = "y"'));
+    expect(clash.code).toBe("E_YQ_EVAL");
+    expect(clash.message).toMatch(/cannot rename key 'x' to 'y'/);
+    expect(kilnError(() => yq("- a\n- b\n", "(.[0] | key) = 5")).message).toMatch(/cannot change the key of an array element/);
+  });
+  it("with_entries updates nested maps too: |= runs on the last match first (operators/entries: 'Use with_entries to update keys recursively')", () => {
+    expect(yq("a: 1\nb:\n  b_a: nested\n  b_b: thing\n", '(.. | select(tag=="!!map")) |= with_entries(.key |= "KEY_" + .)')).toEqual([
+      { KEY_a: 1, KEY_b: { KEY_b_a: "nested", KEY_b_b: "thing" } },
+    ]);
   });
   it("has", () => {
     expect(yq("- a: yes\n- a: ~\n- a:\n- b: nope\n", '.[] | has("a")')).toEqual([true, true, true, false]);

@@ -47,6 +47,13 @@ function pushAll<T>(out: T[], items: readonly T[]): void {
   for (const x of items) out.push(x);
 }
 
+/** A new array that owns `items` (new nodes, not the document's): their parent is it. */
+function ownSeq(items: YNode[]): YNode {
+  const seq = newSeq();
+  for (const x of items) appendItem(seq, x);
+  return seq;
+}
+
 /** Padding an array up to a huge index would allocate without bound; yq would try. */
 const MAX_PAD = 1_000_000;
 
@@ -358,7 +365,12 @@ export class Evaluator {
 
   // ---- assignment --------------------------------------------------------------------------
 
+  /** Updates can fail on the node they change (a key renamed to one the map has): reported at the operator. */
   private assign(a: Extract<Ast, { t: "assign" }>, c: Ctx): YNode[] {
+    return this.guard(a.pos, () => this.assignNow(a, c));
+  }
+
+  private assignNow(a: Extract<Ast, { t: "assign" }>, c: Ctx): YNode[] {
     switch (a.op) {
       case "=": {
         // The first pass creates missing paths; then each target takes the value of the right
@@ -371,7 +383,8 @@ export class Evaluator {
         return c.nodes;
       }
       case "|=": {
-        for (const target of this.ev(a.left, c)) {
+        // last match first, as yq does: children before their parents (`.. |= …`, recursive with_entries)
+        for (const target of this.ev(a.left, c).reverse()) {
           const r = this.ev(a.right, { ...c, nodes: [target] });
           if (r[0]) updateFrom(target, r[0]);
         }
@@ -400,10 +413,8 @@ export class Evaluator {
     const arg = (i: number): Ast => a.args[i]!;
     switch (a.name) {
       case "select":
-        return c.nodes.filter((n) => {
-          const r = this.ev(arg(0), { ...c, nodes: [n], ro: true });
-          return r[0] !== undefined && isTruthy(r[0]);
-        });
+        // kept when any result of the condition is true (`select(false, true)` keeps it)
+        return c.nodes.filter((n) => this.ev(arg(0), { ...c, nodes: [n], ro: true }).some(isTruthy));
       case "del":
         return this.del(arg(0), c, a.pos);
       case "test":
@@ -427,13 +438,20 @@ export class Evaluator {
           return replacement(n, intNode(len));
         });
       case "keys":
+        // new nodes, owned by the new array (so `keys | del(.[0])` deletes from it)
         return c.nodes.map((n) => {
-          if (n.kind === "map") return newSeq([...n.entries.keys()].map((k) => str(k)));
-          if (n.kind === "seq") return newSeq(n.items.map((_, i) => intNode(i)));
+          if (n.kind === "map") return ownSeq([...n.entries.keys()].map((k) => str(k)));
+          if (n.kind === "seq") return ownSeq(n.items.map((_, i) => intNode(i)));
           return this.fail(a.pos, `Cannot get keys of ${n.tag}, keys only works for maps and arrays`);
         });
       case "key":
-        return c.nodes.flatMap((n) => (n.key === undefined ? [] : [typeof n.key === "number" ? intNode(n.key) : str(n.key)]));
+        // assigning to it renames the entry, as in yq: (.a.x | key) = "y"
+        return c.nodes.flatMap((n) => {
+          if (n.key === undefined) return [];
+          const k = typeof n.key === "number" ? intNode(n.key) : str(n.key);
+          k.keyOf = n;
+          return [k];
+        });
       case "not":
         return c.nodes.map((n) => boolNode(n, !isTruthy(n)));
       case "type":
@@ -598,10 +616,7 @@ export class Evaluator {
         m.entries.set("value", value); // the document's own node, so updates through it stick
         return m;
       };
-      const seq =
-        n.kind === "map"
-          ? newSeq([...n.entries].map(([k, v]) => entry(str(k), v)))
-          : newSeq(n.items.map((v, i) => entry(intNode(i), v)));
+      const seq = n.kind === "map" ? ownSeq([...n.entries].map(([k, v]) => entry(str(k), v))) : ownSeq(n.items.map((v, i) => entry(intNode(i), v)));
       out.push(replacement(n, seq));
     }
     return out;

@@ -4,6 +4,9 @@
 // observable behaviour (e.g. `(.a // (.a = 0)) += 1`), so kiln reproduces it rather than using
 // immutable JS values.
 
+/** Thrown by the value operators and updates; the evaluator turns it into E_YQ_EVAL at the operator's position. */
+export class YqEvalFailure extends Error {}
+
 export type Kind = "scalar" | "seq" | "map";
 
 /** Scalars (most nodes) share these instead of allocating; writing to them throws. */
@@ -27,6 +30,8 @@ export class YNode {
   parent: YNode | undefined;
   /** Key in the parent: a string in a map, an index in a sequence. */
   key: string | number | undefined;
+  /** Set on what `key` returns: the node whose key this is, so that assigning to it renames the entry (as in yq). */
+  keyOf?: YNode;
 
   constructor(kind: Kind, tag: string, value = "") {
     this.kind = kind;
@@ -87,9 +92,10 @@ export function copyNode(n: YNode): YNode {
   return c;
 }
 
-/** Turn `n` into a (copy of) `other` in place, keeping n's identity, parent and key (yq's UpdateFrom). */
+/** Turn `n` into a (copy of) `other` in place, keeping n's identity, parent and key (yq's UpdateFrom); a key (from `key`) renames its entry. */
 export function updateFrom(n: YNode, other: YNode): void {
   if (n === other) return;
+  if (n.keyOf) renameKey(n.keyOf, other);
   const items = other.kind === "seq" ? other.items.map(copyNode) : [];
   const entries = other.kind === "map" ? [...other.entries].map(([k, v]) => [k, copyNode(v)] as const) : [];
   n.kind = other.kind;
@@ -99,6 +105,19 @@ export function updateFrom(n: YNode, other: YNode): void {
   n.entries = other.kind === "map" ? new Map() : NO_ENTRIES;
   for (const item of items) appendItem(n, item);
   for (const [k, v] of entries) setEntry(n, k, v);
+}
+
+/** Give the entry of `owner` in its map the key `to`, keeping its place (`(.a.x | key) = "y"`). */
+function renameKey(owner: YNode, to: YNode): void {
+  const map = owner.parent;
+  if (!map || map.kind !== "map") throw new YqEvalFailure(`cannot change the key of ${map ? "an array element (its index)" : "a top-level value"}`);
+  if (to.kind !== "scalar") throw new YqEvalFailure(`map keys must be scalars, not ${to.tag}`);
+  const from = String(owner.key);
+  if (to.value === from) return;
+  if (map.entries.has(to.value)) throw new YqEvalFailure(`cannot rename key '${from}' to '${to.value}': the map already has that key`);
+  const entries = [...map.entries];
+  map.entries.clear();
+  for (const [k, v] of entries) setEntry(map, v === owner ? to.value : k, v);
 }
 
 /** Make `n` an empty map or sequence in place (auto-vivification of nulls). */

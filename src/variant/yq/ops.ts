@@ -16,10 +16,10 @@ import {
   setEntry,
   updateFrom,
   newSeq,
+  YqEvalFailure,
 } from "./nodes.js";
 
-/** Thrown by the value operators; the evaluator turns it into E_YQ_EVAL at the operator's position. */
-export class YqEvalFailure extends Error {}
+export { YqEvalFailure } from "./nodes.js";
 
 const fail = (msg: string): never => {
   throw new YqEvalFailure(msg);
