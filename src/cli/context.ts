@@ -1,7 +1,7 @@
 import { availableParallelism } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { loadProject, type Project } from "../config/project.js";
-import { ARCHS } from "../config/archs.js";
+import { ARCHS, archName } from "../config/archs.js";
 import { didYouMean } from "../config/suggest.js";
 import { KilnError } from "../core/errors.js";
 import { EventBus } from "../core/events.js";
@@ -75,7 +75,7 @@ export async function openContext(g: GlobalOptions, bus: EventBus, o: OpenOption
   if (!project.pygos && g.product) {
     throw new KilnError("E_USAGE", `--product ${g.product}: ${project.root} is not a Pygos tree (no product/*.layers)`, { hint: "--product is for Pygos trees (docs/pygos.md)" });
   }
-  const arch = g.arch ?? project.archs[0]!;
+  const arch = g.arch ? archName(g.arch) : project.archs[0]!;
   if (!(ARCHS as readonly string[]).includes(arch)) {
     throw new KilnError("E_USAGE", `unknown architecture '${arch}'`, { hint: didYouMean(arch, ARCHS) ?? `one of: ${ARCHS.join(", ")}` });
   }

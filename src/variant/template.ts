@@ -25,8 +25,10 @@ async function exists(p: string): Promise<boolean> {
 }
 
 /**
- * The modifiers for a variant, in EVE's order: the HV's, then the platform's
- * (rootfs-<flavor>.yq or installer.yq when present, else <platform>.yq).
+ * The modifiers for a variant, in EVE's order (its Makefile's
+ * find-modifiers-rootfs / find-modifiers-installer), each when it exists:
+ * hv/<HV>.yq, then platform/<P>/rootfs-<flavor>.yq (a rootfs with a flavor)
+ * or platform/<P>/installer.yq (the installer), then platform/<P>/<P>.yq.
  * readFile follows symlinks, as EVE's shared modifiers need.
  */
 export async function modifiersFor(project: Project, variant: Variant, kind: ImageKind): Promise<string[]> {
@@ -35,13 +37,8 @@ export async function modifiersFor(project: Project, variant: Variant, kind: Ima
   const hv = join(dir, "hv", `${variant.hv}.yq`);
   if (await exists(hv)) out.push(hv);
   const pdir = join(dir, "platform", variant.platform);
-  const specific = kind === "installer" ? ["installer.yq"] : [...(variant.flavor ? [`rootfs-${variant.flavor}.yq`] : []), "rootfs.yq"];
-  for (const name of [...specific, `${variant.platform}.yq`]) {
-    if (await exists(join(pdir, name))) {
-      out.push(join(pdir, name));
-      break;
-    }
-  }
+  const specific = kind === "installer" ? ["installer.yq"] : variant.flavor ? [`rootfs-${variant.flavor}.yq`] : [];
+  for (const name of [...specific, `${variant.platform}.yq`]) if (await exists(join(pdir, name))) out.push(join(pdir, name));
   return out;
 }
 

@@ -108,7 +108,8 @@ describe("composing rootfs.tar", () => {
     expect(entries.some((e) => e.name === "containers/services/xenstored/rootfs/usr/sbin/xenstored")).toBe(true);
     const flavor = await kiln(["-C", dir, "build", "rootfs", "--set", "PLATFORM=rt", "--set", "FLAVOR=evaluation"], { store });
     expect(flavor.code, flavor.stderr).toBe(0);
-    expect(await readFile(join(dir, "images/out/rootfs-kvm-rt-evaluation.yml"), "utf8")).toMatch(/cmdline: console=ttyS0 eval/);
+    // the flavor's modifier, then the platform's shared one (EVE's find-modifiers-rootfs applies both)
+    expect(await readFile(join(dir, "images/out/rootfs-kvm-rt-evaluation.yml"), "utf8")).toMatch(/cmdline: console=ttyS0 eval rt\n/);
   });
 
   it("refuses bad knob values and combinations before any work", async () => {
@@ -122,10 +123,18 @@ describe("composing rootfs.tar", () => {
     const knob = await kiln(["-C", dir, "build", "rootfs", "PLATFROM=rt"], { store });
     expect(knob.code).toBe(2);
     expect(knob.stderr).toMatch(/E_USAGE\]: unknown knob PLATFROM[\s\S]*did you mean 'PLATFORM'\?/);
+    // with packages or a good image target before the bad one: still nothing built
+    const later = await kiln(["-C", dir, "build", "sysctl", "rootfs.tar", "rootfs-bogus"], { store });
+    expect(later.code).toBe(2);
+    expect(later.stderr).toMatch(/E_BAD_VARIANT\]: HV=bogus is not one of: kvm, xen/);
     await expect(stat(join(dir, "out"))).rejects.toThrow();
     await expect(readdir(join(store, "blobs/sha256"))).resolves.toEqual([]);
     const arm = await kiln(["-C", dir, "plan", "ZARCH=arm64"], { store });
     expect(arm.code, arm.stderr).toBe(0);
+    // EVE's Makefile also takes the kernel's names: ZARCH=aarch64 is arm64, x86_64 amd64
+    const aarch64 = await kiln(["-C", dir, "--json", "plan", "ZARCH=aarch64"], { store });
+    expect(aarch64.code, aarch64.stderr).toBe(0);
+    expect(aarch64.stdout).toMatch(/^{"arch":"arm64"/m);
   });
 
   it("names unknown placeholders with close matches", async () => {

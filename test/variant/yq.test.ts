@@ -285,7 +285,7 @@ describe("yq docs: entries, keys, length, has, map, first", () => {
     expect(yq("a: {x: 3, y: 4}\n", ".a.y | key")).toEqual(["y"]);
     expect(yq("a: {x: 3, y: 4}\n", '(.a.x | key) = "meow"')).toEqual([{ a: { meow: 3, y: 4 } }]);
     // the renamed key keeps its place among the others
-    expect(Object.keys(yq("a: {x: 3, y: 4}\n", '(.a.x | key) |= . + "2"')[0]!.a as object)).toEqual(["x2", "y"]);
+    expect(Object.keys((yq("a: {x: 3, y: 4}\n", '(.a.x | key) |= . + "2"')[0] as { a: object }).a)).toEqual(["x2", "y"]);
     // what a map or an array cannot take is an error at the operator, not a silent no-op
     const clash = kilnError(() => yq("a: {x: 3, y: 4}\n", '(.a.x | key) = "y"'));
     expect(clash.code).toBe("E_YQ_EVAL");

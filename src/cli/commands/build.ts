@@ -7,7 +7,7 @@ import { buildDisks, type DiskRequest } from "../../formats/targets.js";
 import { formatLocation, KilnError } from "../../core/errors.js";
 import { resolveTargets } from "../../graph/graph.js";
 import { makePlan } from "../../graph/plan.js";
-import { defaultVersionSoon, type Knobs, resolveVariant, splitKnobWords, type Variant } from "../../variant/knobs.js";
+import { defaultVersionSoon, resolveVariant, splitKnobWords, type Variant } from "../../variant/knobs.js";
 import { openContext } from "../context.js";
 import { renderTimings, Timings } from "../../report/timings.js";
 import { action, type Invocation } from "../main.js";
@@ -67,6 +67,11 @@ export async function buildTargets(inv: Invocation, words: string[], sets: strin
   const version = images.some((i) => i.image) && !knobs.ROOTFS_VERSION ? defaultVersionSoon(resolve(inv.globals.dir ?? ".")) : undefined;
   const ctx = await openContext(inv.globals, inv.bus);
   timings?.mark("load project");
+  // every image target's variant first: a bad combination is refused before any work, packages included
+  const rootfsVersion = version ? await version : undefined;
+  const variants = images.map(({ image }) =>
+    image ? resolveVariant(ctx.project, { ...knobs, ...(rootfsVersion ? { ROOTFS_VERSION: rootfsVersion } : {}), ZARCH: ctx.arch, ...(image.hv ? { HV: image.hv } : {}) }) : undefined,
+  );
   const pkgNames = images.filter((i) => !i.image).map((i) => i.word);
   const roots = pkgNames.length ? resolveTargets(ctx.graph, pkgNames) : [];
   const results: TargetResult[] = [];
@@ -80,10 +85,9 @@ export async function buildTargets(inv: Invocation, words: string[], sets: strin
   const failed = results.filter((r) => r.status === "failed");
   if (failed.length) throw buildFailed(failed, results.length);
   const outputs: { variant: Variant; name: string; path: string; id: string; size: number; cached: boolean }[] = [];
-  for (const { image } of images) {
-    if (!image) continue;
-    const k: Knobs = { ...knobs, ...(version ? { ROOTFS_VERSION: await version } : {}), ZARCH: ctx.arch, ...(image.hv ? { HV: image.hv } : {}) };
-    const variant = resolveVariant(ctx.project, k);
+  for (const [i, { image }] of images.entries()) {
+    const variant = variants[i];
+    if (!image || !variant) continue;
     const made = await buildDisks(ctx, variant, { ...image.req, ...(flags.profile ? { profile: flags.profile } : {}) });
     for (const [name, a] of Object.entries(made)) outputs.push({ variant, name, path: a.path, id: a.id, size: a.size, cached: a.cached });
   }
