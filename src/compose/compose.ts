@@ -5,7 +5,7 @@ import type { Container, ImageLabelConfig, ImageSpec, SpecFile } from "../config
 import { KilnError } from "../core/errors.js";
 import type { Store } from "../store/layout.js";
 import { readManifest } from "../store/image.js";
-import { type ImageConfigJson, mountPoints, runtimeConfig } from "./oci-runtime.js";
+import { type ImageConfigJson, mountPoints, ociJson, runtimeConfig } from "./oci-runtime.js";
 import { indexStoreBlob } from "./tarindex.js";
 import { normal, Tree } from "./tree.js";
 import { type TarResult, writeTreeTar } from "./write-tar.js";
@@ -65,6 +65,33 @@ async function applyImage(tree: Tree, prefix: string, img: LoadedImage, store: S
   img.layers.forEach((layer, i) => tree.applyLayer(prefix, layer, indexes[i]!));
 }
 
+/** Entries linuxkit leaves out of every image it writes (build/image.go). */
+const DROPPED = [".dockerenv", "Dockerfile", "dev/console", "dev/pts", "dev/shm", "etc/hostname"];
+/** The /etc/hosts linuxkit puts in every image. */
+const HOSTS = "127.0.0.1       localhost\n::1     localhost ip6-localhost ip6-loopback\nfe00::0 ip6-localnet\nff00::0 ip6-mcastprefix\nff02::1 ip6-allnodes\nff02::2 ip6-allrouters\n";
+
+/**
+ * What linuxkit does to an image's files as it writes them (build/image.go,
+ * ImageTar): host-specific entries dropped (etc/hostname, dev/console …),
+ * etc/hosts and etc/resolv.conf replaced (in an init image resolv.conf links
+ * to /run/resolvconf/resolv.conf), and dev/, dev/pts/, dev/shm/, etc/, proc/,
+ * sys/ and etc/mtab (→ /proc/mounts) made when missing.
+ */
+function imageFixups(tree: Tree, prefix: string, init: boolean): void {
+  const at = (p: string) => (prefix ? `${prefix}/${p}` : p);
+  for (const p of DROPPED) if (tree.nodes.has(at(p))) tree.drop(at(p));
+  const seq = tree.nextLayer();
+  const root = { mode: 0o755, uid: 0, gid: 0 };
+  for (const d of ["dev", "dev/pts", "dev/shm", "etc", "proc", "sys"]) if (!tree.nodes.has(at(d))) tree.set(at(d), { type: "directory", ...root }, seq);
+  if (!tree.nodes.has(at("etc/mtab"))) tree.set(at("etc/mtab"), { type: "symlink", mode: 0o777, uid: 0, gid: 0, linkname: "/proc/mounts" }, seq);
+  tree.set(at("etc/hosts"), { type: "file", mode: 0o644, uid: 0, gid: 0, content: { data: Buffer.from(HOSTS) } }, seq);
+  tree.set(
+    at("etc/resolv.conf"),
+    init ? { type: "symlink", mode: 0o777, uid: 0, gid: 0, linkname: "/run/resolvconf/resolv.conf" } : { type: "file", mode: 0o644, uid: 0, gid: 0, content: { data: Buffer.from("\n# no resolv.conf configured\n") } },
+    seq,
+  );
+}
+
 async function readNode(tree: Tree, path: string): Promise<string | undefined> {
   const n = tree.resolveFile(path);
   const c = n?.content;
@@ -81,14 +108,21 @@ async function readNode(tree: Tree, path: string): Promise<string | undefined> {
   }
 }
 
-/** A numeric id, or a name looked up in the composed image's /etc/passwd or /etc/group (linuxkit allows both). */
-async function lookupId(tree: Tree, root: string, v: number | string | undefined, db: "passwd" | "group", what: string): Promise<number> {
-  if (v === undefined) return 0;
+/**
+ * A uid or gid: a number; "root" (or "") is 0; a container's name is the id
+ * linuxkit gives that container (100, 101 … in yml order: onboot, onshutdown,
+ * services); else (kiln's addition) a name in the image's /etc/passwd or
+ * /etc/group.
+ */
+async function lookupId(tree: Tree, root: string, v: number | string | undefined, db: "passwd" | "group", what: string, ids: ReadonlyMap<string, number>): Promise<number> {
+  if (v === undefined || v === "" || v === "root") return 0;
   if (typeof v === "number") return v;
   if (/^\d+$/.test(v)) return Number(v);
+  const byName = ids.get(v);
+  if (byName !== undefined) return byName;
   const text = (await readNode(tree, root ? `${root}/etc/${db}` : `etc/${db}`)) ?? "";
   const line = text.split("\n").find((l) => l.split(":")[0] === v);
-  if (!line) throw new KilnError("E_COMPOSE", `${what}: no ${db === "passwd" ? "user" : "group"} '${v}' in /etc/${db}`);
+  if (!line) throw new KilnError("E_COMPOSE", `${what}: no container named '${v}' and no ${db === "passwd" ? "user" : "group"} '${v}' in /etc/${db}`);
   return Number(line.split(":")[2]);
 }
 
@@ -102,7 +136,8 @@ async function addKernel(tree: Tree, spec: ImageSpec, store: Store): Promise<voi
   const binary = scratch.resolveFile(normal(k.binary ?? "kernel"));
   if (!binary) throw new KilnError("E_COMPOSE", `kernel image '${k.image}' has no '${k.binary ?? "kernel"}' file`, { hint: "a linuxkit kernel image carries /kernel (and /kernel.tar with the modules)" });
   tree.set("boot/kernel", { ...binary, mode: 0o644, uid: 0, gid: 0 }, seq);
-  if (k.cmdline !== undefined) tree.set("boot/cmdline", { type: "file", mode: 0o644, uid: 0, gid: 0, content: { data: Buffer.from(k.cmdline) } }, seq);
+  // always, as linuxkit writes it (empty without a cmdline)
+  tree.set("boot/cmdline", { type: "file", mode: 0o644, uid: 0, gid: 0, content: { data: Buffer.from(k.cmdline ?? "") } }, seq);
   if (k.ucode) {
     const u = scratch.resolveFile(normal(k.ucode));
     if (!u) throw new KilnError("E_COMPOSE", `kernel image '${k.image}' has no ucode file '${k.ucode}'`);
@@ -117,31 +152,64 @@ async function addKernel(tree: Tree, spec: ImageSpec, store: Store): Promise<voi
   }
 }
 
-async function addContainer(tree: Tree, c: Container, dir: string, store: Store, cgroup: string): Promise<void> {
+/**
+ * A container's bundle, laid out as linuxkit does (build/image.go,
+ * ImageBundle): a read-only container's image in rootfs/; a writable one's in
+ * lower/, with tmp/ and an empty rootfs/ where the runtime.json mounts (a
+ * tmpfs, then an overlay of lower/ and tmp/upper) make its root at boot.
+ * config.json is the OCI runtime config; runtime.json the root's mounts
+ * followed by the yml's runtime section.
+ */
+async function addContainer(tree: Tree, c: Container, dir: string, store: Store, idMap: ReadonlyMap<string, number>): Promise<void> {
   const img = await loadImage(store, c.image, `${dir}`);
-  await applyImage(tree, `${dir}/rootfs`, img, store);
+  const readonly = c.readonly ?? img.label.readonly ?? false;
+  const imageDir = `${dir}/${readonly ? "rootfs" : "lower"}`;
+  await applyImage(tree, imageDir, img, store);
+  imageFixups(tree, imageDir, false);
   const where = `${dir} (${c.name})`;
   const ids = {
-    uid: await lookupId(tree, `${dir}/rootfs`, c.uid ?? img.label.uid, "passwd", where),
-    gid: await lookupId(tree, `${dir}/rootfs`, c.gid ?? img.label.gid, "group", where),
-    additionalGids: await Promise.all((c.additionalGids ?? img.label.additionalGids ?? []).map((g) => lookupId(tree, `${dir}/rootfs`, g, "group", where))),
+    uid: await lookupId(tree, imageDir, c.uid ?? img.label.uid, "passwd", where, idMap),
+    gid: await lookupId(tree, imageDir, c.gid ?? img.label.gid, "group", where, idMap),
+    additionalGids: await Promise.all((c.additionalGids ?? img.label.additionalGids ?? []).map((g) => lookupId(tree, imageDir, g, "group", where, idMap))),
   };
   let config: Record<string, unknown>;
   try {
-    config = runtimeConfig(c, img.config, img.label, ids, cgroup);
+    config = runtimeConfig(c, img.config, img.label, ids);
   } catch (err) {
     throw new KilnError("E_COMPOSE", `${where}: ${(err as Error).message}`);
   }
   const seq = tree.nextLayer();
+  const folder = { type: "directory" as const, mode: 0o755, uid: 0, gid: 0 };
+  // mount points made in the image: on a read-only root (squashfs) the runtime cannot make them at boot
   for (const mp of mountPoints(config)) {
-    const p = `${dir}/rootfs/${normal(mp.path)}`;
+    const p = `${imageDir}/${normal(mp.path)}`;
     if (tree.nodes.has(p)) continue;
-    tree.set(p, mp.file ? { type: "file", mode: 0o644, uid: 0, gid: 0, content: { data: Buffer.alloc(0) } } : { type: "directory", mode: 0o755, uid: 0, gid: 0 }, seq);
+    tree.set(p, mp.file ? { type: "file", mode: 0o644, uid: 0, gid: 0, content: { data: Buffer.alloc(0) } } : folder, seq);
   }
-  const json = (v: unknown) => ({ type: "file" as const, mode: 0o644, uid: 0, gid: 0, content: { data: Buffer.from(JSON.stringify(v, null, 2) + "\n") } });
-  tree.set(`${dir}/config.json`, json(config), seq);
-  const rt = c.runtime ?? img.label.runtime;
-  if (rt) tree.set(`${dir}/runtime.json`, json(rt), seq);
+  if (!readonly) {
+    tree.set(`${dir}/tmp`, folder, seq);
+    tree.set(`${dir}/rootfs`, folder, seq);
+  }
+  const json = (text: string) => ({ type: "file" as const, mode: 0o644, uid: 0, gid: 0, content: { data: Buffer.from(text) } });
+  tree.set(`${dir}/config.json`, json(ociJson(config)), seq);
+  const rootMounts = readonly
+    ? [{ source: `/${dir}/rootfs`, destination: `/${dir}/rootfs`, options: ["bind"] }]
+    : [
+        { source: "tmpfs", type: "tmpfs", destination: `/${dir}/tmp` },
+        { destination: `/${dir}/tmp`, options: ["remount", "private"] },
+        { source: "overlay", type: "overlay", destination: `/${dir}/rootfs`, options: [`lowerdir=/${dir}/lower`, `upperdir=/${dir}/tmp/upper`, `workdir=/${dir}/tmp/work`] },
+      ];
+  const rt = { ...(img.label.runtime ?? {}), ...(c.runtime ?? {}) };
+  const runtime = {
+    cgroups: rt.cgroups ?? [],
+    mounts: [...rootMounts, ...(rt.mounts ?? [])],
+    mkdir: rt.mkdir ?? [],
+    interfaces: rt.interfaces ?? [],
+    bindNS: rt.bindNS ?? {},
+    namespace: rt.namespace ?? "",
+    ...(rt.noRestart !== undefined ? { noRestart: rt.noRestart } : {}),
+  };
+  tree.set(`${dir}/runtime.json`, json(`${JSON.stringify(runtime, null, 2)}\n`), seq);
 }
 
 function fileMode(f: SpecFile, fallback: number): number {
@@ -150,33 +218,71 @@ function fileMode(f: SpecFile, fallback: number): number {
   return parseInt(f.mode, 8);
 }
 
-async function addFiles(tree: Tree, input: ComposeInput): Promise<void> {
+/** A folder made for a `files` entry: its mode with x wherever it has r or w (linuxkit: 0644 → 0755, 0600 → 0700). */
+function dirMode(mode: number): number {
+  let m = mode;
+  for (const [any, x] of [[0o700, 0o100], [0o070, 0o010], [0o007, 0o001]] as const) if (mode & any) m |= x;
+  return m;
+}
+
+/**
+ * The `files` entries, with linuxkit's rules (build.go, filesystem): a file
+ * needs contents, a source or metadata (one of them), a folder or a symlink
+ * none of them; files are 0600 and folders 0700 unless a mode is given;
+ * folders above an entry that do not exist yet are made with its owner and
+ * its mode plus x; metadata is the resolved spec as yaml or json.
+ */
+async function addFiles(tree: Tree, input: ComposeInput, idMap: ReadonlyMap<string, number>): Promise<void> {
   const seq = tree.nextLayer();
   for (const f of input.spec.files ?? []) {
     const path = normal(f.path);
     const where = `files entry ${f.path}`;
-    const uid = await lookupId(tree, "", f.uid, "passwd", where);
-    const gid = await lookupId(tree, "", f.gid, "group", where);
-    if (f.directory || f.path.endsWith("/")) {
-      tree.set(path, { type: "directory", mode: fileMode(f, 0o755), uid, gid }, seq);
+    const bad = (msg: string) => new KilnError("E_COMPOSE", `${where}: ${msg}`, { location: { file: input.specName } });
+    const isDir = f.directory || f.path.endsWith("/");
+    if (f.contents !== undefined || isDir || f.symlink !== undefined) {
+      const what = isDir ? "a directory" : f.symlink !== undefined ? "a symlink" : "contents";
+      if (f.metadata !== undefined) throw bad(`${what} and metadata: give one`);
+      if (f.source !== undefined) throw bad(`${what} and source: give one`);
+      if (isDir && f.contents !== undefined) throw bad("a directory cannot have contents");
+    } else if (f.source === undefined && f.metadata === undefined) throw bad("no contents, source or metadata: say what the file holds (contents: \"\" for an empty file)");
+    else if (f.source !== undefined && f.metadata !== undefined) throw bad("source and metadata: give one");
+    const uid = await lookupId(tree, "", f.uid, "passwd", where, idMap);
+    const gid = await lookupId(tree, "", f.gid, "group", where, idMap);
+    const mode = fileMode(f, isDir ? 0o700 : 0o600);
+    for (let i = path.indexOf("/"); i !== -1; i = path.indexOf("/", i + 1)) {
+      const parent = path.slice(0, i);
+      if (!tree.nodes.has(parent)) tree.set(parent, { type: "directory", mode: dirMode(mode), uid, gid }, seq);
+    }
+    if (isDir) {
+      tree.set(path, { type: "directory", mode, uid, gid }, seq);
     } else if (f.symlink !== undefined) {
       tree.set(path, { type: "symlink", mode: 0o777, uid, gid, linkname: f.symlink }, seq);
     } else {
       let data: Buffer | undefined;
       if (f.contents !== undefined) data = Buffer.from(f.contents);
       else if (f.metadata === "yaml") data = Buffer.from(input.specText);
-      else if (f.metadata !== undefined) throw new KilnError("E_COMPOSE", `${where}: metadata '${f.metadata}' is not supported (only 'yaml')`);
-      else if (f.source !== undefined) {
-        const src = f.source.startsWith("~/") ? pjoin(process.env.HOME ?? "", f.source.slice(2)) : isAbsolute(f.source) ? f.source : pjoin(input.specDir, f.source);
+      else if (f.metadata === "json") data = Buffer.from(JSON.stringify((await import("yaml")).parse(input.specText), null, 4));
+      else if (f.metadata !== undefined) throw bad(`metadata '${f.metadata}' is not one of: yaml, json`);
+      else {
+        const source = f.source!;
+        const src = source.startsWith("~/") ? pjoin(process.env.HOME ?? "", source.slice(2)) : isAbsolute(source) ? source : pjoin(input.specDir, source);
         data = await readFile(src).catch((err: NodeJS.ErrnoException) => {
-          if (f.optional && err.code === "ENOENT") return undefined;
+          if (f.optional) return undefined;
           throw new KilnError("E_SOURCE_MISSING", `${where}: cannot read source ${src}: ${err.code ?? err.message}`, { location: { file: input.specName } });
         });
         if (!data) continue;
-      } else data = Buffer.alloc(0);
-      tree.set(path, { type: "file", mode: fileMode(f, 0o600), uid, gid, content: { data } }, seq);
+      }
+      tree.set(path, { type: "file", mode, uid, gid, content: { data } }, seq);
     }
   }
+}
+
+/** linuxkit's ids for uid/gid names: each container's name, from 100 in yml order (onboot, onshutdown, services); a later one of the same name wins. */
+function containerIds(spec: ImageSpec): Map<string, number> {
+  const ids = new Map<string, number>();
+  let next = 100;
+  for (const c of [...(spec.onboot ?? []), ...(spec.onshutdown ?? []), ...(spec.services ?? [])]) ids.set(c.name, next++);
+  return ids;
 }
 
 /**
@@ -191,26 +297,30 @@ export async function composeRootfs(input: ComposeInput, out: string): Promise<T
   const t0 = performance.now();
   const { spec, store } = input;
   const tree = new Tree();
+  const idMap = containerIds(spec);
   await addKernel(tree, spec, store);
-  for (const ref of spec.init ?? []) await applyImage(tree, "", await loadImage(store, ref, "init"), store);
+  for (const ref of spec.init ?? []) {
+    await applyImage(tree, "", await loadImage(store, ref, "init"), store);
+    imageFixups(tree, "", true);
+  }
   for (const section of ["onboot", "onshutdown"] as const) {
     for (const [i, c] of (spec[section] ?? []).entries()) {
       const name = `${String(i).padStart(3, "0")}-${c.name}`;
-      await addContainer(tree, c, `containers/${section}/${name}`, store, `${section}/${c.name}`);
+      await addContainer(tree, c, `containers/${section}/${name}`, store, idMap);
     }
   }
   const names = new Set<string>();
   for (const c of spec.services ?? []) {
     if (names.has(c.name)) throw new KilnError("E_COMPOSE", `duplicate service name '${c.name}'`, { location: { file: input.specName } });
     names.add(c.name);
-    await addContainer(tree, c, `containers/services/${c.name}`, store, `services/${c.name}`);
+    await addContainer(tree, c, `containers/services/${c.name}`, store, idMap);
   }
   for (const v of spec.volumes ?? []) {
     const base = `containers/volumes/${v.name}`;
     if (v.image) await applyImage(tree, `${base}/lower`, await loadImage(store, v.image, `volume ${v.name}`), store);
     else tree.set(base, { type: "directory", mode: 0o755, uid: 0, gid: 0 });
   }
-  await addFiles(tree, input);
+  await addFiles(tree, input, idMap);
   const seq = tree.nextLayer();
   for (const x of input.extraFiles ?? []) tree.set(normal(x.path), { type: "file", mode: 0o644, uid: 0, gid: 0, content: { file: x.file, offset: 0, size: x.size } }, seq);
   const late = new Map<string, Promise<Buffer>>();

@@ -17,45 +17,84 @@ const ALL_CAPS = [
   "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_WAKE_ALARM",
 ];
 
-/** The capabilities a container gets when neither its image nor the yml names any (Docker's default set, as linuxkit uses). */
-const DEFAULT_CAPS = ["CAP_AUDIT_WRITE", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_MKNOD", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW", "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_CHROOT"];
-
-const DEFAULT_MOUNTS: Mount[] = [
-  { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "nodev", "noexec", "relatime"] },
-  { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
-  { destination: "/dev/pts", type: "devpts", source: "devpts", options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"] },
-  { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777"] },
-  { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
-  { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
-  { destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", "ro"] },
-];
-
-const DEFAULT_MASKED = ["/proc/kcore", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"];
-const DEFAULT_READONLY = ["/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
-
-function capName(c: string): string {
-  const u = c.toUpperCase();
-  return u.startsWith("CAP_") ? u : `CAP_${u}`;
+/**
+ * linuxkit's default mounts (moby/config.go): no /dev/shm or /dev/mqueue; /dev and /sys read-only
+ * when the container is.
+ */
+function defaultMounts(readonly: boolean): Mount[] {
+  const ro = readonly ? ["ro"] : [];
+  return [
+    { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "nodev", "noexec", "relatime"] },
+    { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k", ...ro] },
+    { destination: "/dev/pts", type: "devpts", source: "devpts", options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"] },
+    { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", ...ro] },
+    { destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", "ro"] },
+  ];
 }
 
+/** Where a mount of this type goes when the yml gives no destination (linuxkit's defaultMountpoint). */
+const DEFAULT_MOUNTPOINT: Record<string, string> = { proc: "/proc", devpts: "/dev/pts", sysfs: "/sys", cgroup: "/sys/fs/cgroup", mqueue: "/dev/mqueue" };
+/** A mount source that names its own type (`{source: cgroup}`). */
+const TYPED_SOURCES = new Set(["mqueue", "devpts", "proc", "sysfs", "cgroup"]);
+
+/** "unlimited" in an rlimit: the largest uint64, kept exact (a JS number would round it). */
+const UNLIMITED = 2n ** 64n - 1n;
+
+const RLIMITS = new Set(["CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE", "MEMLOCK", "AS", "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME"]);
+
+/**
+ * A capability list as linuxkit reads it: "all" or "none" alone mean every
+ * capability or none; otherwise each name must be a known CAP_… (any case, the
+ * prefix optional: kiln is more lenient than linuxkit here).
+ */
 function caps(list: string[]): string[] {
-  if (list.some((c) => c.toLowerCase() === "all")) return ALL_CAPS;
-  return [...new Set(list.map(capName))].sort();
+  if (list.length === 1 && list[0]!.toLowerCase() === "all") return ALL_CAPS;
+  if (list.length === 1 && list[0]!.toLowerCase() === "none") return [];
+  return list.map((c) => {
+    const u = c.toUpperCase();
+    const name = u.startsWith("CAP_") ? u : `CAP_${u}`;
+    if (!ALL_CAPS.includes(name)) throw new Error(`unknown capability '${c}'`);
+    return name;
+  });
 }
 
-/** "src:dst[:opt,opt]" → a bind mount (linuxkit's binds syntax). */
+/** "src:dst[:opt,opt]" → a bind mount: options rw,rbind,rshared, or the given ones and rbind (linuxkit's binds). */
 function bindMount(b: string): Mount {
-  const [source = "", destination = source, opts] = b.split(":");
-  const options = ["rbind", ...(opts ? opts.split(",") : ["rw"]), "rprivate"];
-  return { destination, type: "bind", source, options };
+  const parts = b.split(":");
+  if (parts.length < 2 || parts.length > 3) throw new Error(`bind '${b}' is not SOURCE:DESTINATION[:OPTIONS]`);
+  const [source, destination, opts] = parts as [string, string, string | undefined];
+  return { destination, type: "bind", source, options: opts ? [...opts.split(","), "rbind"] : ["rw", "rbind", "rshared"] };
 }
 
+/** "dst[:opt,opt]" → a tmpfs mount, with only the options given. */
 function tmpfsMount(t: string): Mount {
-  const [destination = "", opts] = t.split(":");
-  return { destination, type: "tmpfs", source: "tmpfs", options: opts ? opts.split(",") : ["nosuid", "nodev", "noexec"] };
+  const parts = t.split(":");
+  if (parts.length > 2) throw new Error(`tmpfs '${t}' is not DESTINATION[:OPTIONS]`);
+  return { destination: parts[0]!, type: "tmpfs", source: "tmpfs", options: parts[1] ? parts[1].split(",") : [] };
 }
 
-const RLIMIT_RE = /^(RLIMIT_)?([A-Za-z]+),(-?\d+|unlimited),(-?\d+|unlimited)$/;
+/** A `mounts` entry completed as linuxkit does: the type from the source or /dev, the source from the type, the destination from the type. */
+function specMount(m: { destination?: string; type?: string; source?: string; options?: string[] }): Mount {
+  const type = m.type || (m.source && TYPED_SOURCES.has(m.source) ? m.source : m.destination === "/dev" ? "tmpfs" : undefined);
+  if (!type) throw new Error(`mount ${JSON.stringify(m.destination ?? m.source ?? "")} is missing type`);
+  const destination = m.destination || DEFAULT_MOUNTPOINT[type];
+  if (!destination) throw new Error(`mount of type ${type} is missing destination`);
+  return { destination, type, source: m.source || type, options: m.options ?? [] };
+}
+
+/** "nofile,1024,2048" (spaces allowed, "unlimited" for either value) → an OCI rlimit. */
+function rlimit(r: string): { type: string; soft: bigint; hard: bigint } {
+  const parts = r.split(",").map((x) => x.trim());
+  if (parts.length !== 3) throw new Error(`rlimit '${r}' is not NAME,SOFT,HARD`);
+  const name = parts[0]!.toUpperCase().replace(/^RLIMIT_/, "");
+  if (!RLIMITS.has(name)) throw new Error(`rlimit '${r}': unknown limit ${parts[0]} (one of: ${[...RLIMITS].map((x) => x.toLowerCase()).join(", ")})`);
+  const value = (v: string): bigint => {
+    if (v.toLowerCase() === "unlimited") return UNLIMITED;
+    if (!/^\d+$/.test(v) || BigInt(v) > UNLIMITED) throw new Error(`rlimit '${r}': '${v}' is not a number or 'unlimited'`);
+    return BigInt(v);
+  };
+  return { type: `RLIMIT_${name}`, soft: value(parts[1]!), hard: value(parts[2]!) };
+}
 
 export interface Ids {
   uid: number;
@@ -64,57 +103,64 @@ export interface Ids {
 }
 
 /**
- * A container's OCI runtime config (config.json), in the manner of linuxkit's
- * ConfigToOCI: the image's config and its org.mobyproject.config label give
- * the defaults, the yml entry overrides them; "binds" replaces the label's
- * binds and "binds.add" appends to them (likewise capabilities.add).
+ * A container's OCI runtime config (config.json), with linuxkit's rules
+ * (ConfigToOCI): each field from the yml entry, else from the image's
+ * org.mobyproject.config label, else linuxkit's default; the image config
+ * gives only the command (Entrypoint + Cmd), the environment and the working
+ * folder. Lists replace (env too); "binds.add" and "capabilities.add" append
+ * to the label's list. No capabilities unless named; network, IPC and UTS
+ * are the host's unless "new" (or a path), PID, mount and cgroup namespaces
+ * new; no host name unless set. Numbers too big for a JS number (an
+ * unlimited rlimit) are bigints: write the result with ociJson.
  */
-export function runtimeConfig(c: Container, image: ImageConfigJson, label: ImageLabelConfig, ids: Ids, cgroupsPath: string): Record<string, unknown> {
+export function runtimeConfig(c: Container, image: ImageConfigJson, label: ImageLabelConfig, ids: Ids): Record<string, unknown> {
   const pick = <K extends keyof ImageLabelConfig>(k: K): ImageLabelConfig[K] => (c[k as keyof Container] as ImageLabelConfig[K]) ?? label[k];
   const ic = image.config ?? {};
+  const readonly = pick("readonly") ?? false;
   const args = pick("command") ?? [...(ic.Entrypoint ?? []), ...(ic.Cmd ?? [])];
-  const env = [...(ic.Env ?? ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]), ...(label.env ?? []), ...(c.env ?? [])];
-  const capList = caps([...(pick("capabilities") ?? DEFAULT_CAPS), ...(label["capabilities.add"] ?? []), ...(c["capabilities.add"] ?? [])]);
+  const env = pick("env") ?? ic.Env ?? [];
+  const effective = caps(c.capabilities ?? [...(label.capabilities ?? []), ...(c["capabilities.add"] ?? [])]);
   const ambient = caps(pick("ambient") ?? []);
+  const held = [...new Set([...effective, ...ambient])].sort();
 
-  const mounts = new Map<string, Mount>(DEFAULT_MOUNTS.map((m) => [m.destination, m]));
-  for (const m of pick("mounts") ?? []) mounts.set(m.destination ?? "", { destination: m.destination ?? "", type: m.type ?? "bind", source: m.source ?? "", options: m.options ?? [] });
-  for (const b of [...(pick("binds") ?? []), ...(label["binds.add"] ?? []), ...(c["binds.add"] ?? [])]) {
-    const m = bindMount(b);
-    mounts.set(m.destination, m);
-  }
-  for (const t of pick("tmpfs") ?? []) {
-    const m = tmpfsMount(t);
-    mounts.set(m.destination, m);
-  }
+  const mounts = new Map<string, Mount>(defaultMounts(readonly).map((m) => [m.destination, m]));
+  const put = (m: Mount) => mounts.set(m.destination, m);
+  for (const t of pick("tmpfs") ?? []) put(tmpfsMount(t));
+  for (const b of c.binds ?? [...(label.binds ?? []), ...(c["binds.add"] ?? [])]) put(bindMount(b));
+  for (const m of pick("mounts") ?? []) put(specMount(m));
 
+  // network, ipc, uts, pid, user: "host"/"root" share the host's; "new" (and "none", for the network) a new one; anything else is a path to join
   const namespaces: { type: string; path?: string }[] = [];
-  const ns = (type: string, v: string | undefined) => {
-    if (v === "host") return;
-    namespaces.push(v ? { type, path: v } : { type });
+  const ns = (type: string, v: string, fresh: string[]) => {
+    if (v === "host" || v === "root") return;
+    namespaces.push(fresh.includes(v) ? { type } : { type, path: v });
   };
-  ns("pid", pick("pid"));
-  ns("network", pick("net"));
-  ns("ipc", pick("ipc"));
-  ns("uts", pick("uts"));
-  ns("mount", undefined);
-  if (pick("userns")) ns("user", pick("userns"));
+  ns("network", pick("net") ?? "host", ["new", "none"]);
+  ns("ipc", pick("ipc") ?? "host", ["new"]);
+  ns("uts", pick("uts") ?? "host", ["new"]);
+  ns("pid", pick("pid") ?? "new", ["new"]);
+  ns("user", pick("userns") ?? "host", ["new"]);
+  namespaces.push({ type: "mount" }, { type: "cgroup" });
 
-  const rlimits = (pick("rlimits") ?? []).map((r) => {
-    const m = RLIMIT_RE.exec(r.trim());
-    if (!m) throw new Error(`rlimit '${r}' is not NAME,SOFT,HARD`);
-    const v = (s: string) => (s === "unlimited" ? 2 ** 64 - 1 : Number(s));
-    return { type: `RLIMIT_${m[2]!.toUpperCase()}`, soft: v(m[3]!), hard: v(m[4]!) };
-  });
+  const rlimits = (pick("rlimits") ?? []).map(rlimit);
 
-  const devices = (pick("devices") ?? []).map((d) => ({
-    path: d.path,
-    type: d.type,
-    major: d.major,
-    minor: d.minor,
-    fileMode: d.mode ? parseInt(d.mode, 8) : undefined,
-  }));
+  const devices: Record<string, unknown>[] = [];
+  const allow: Record<string, unknown>[] = [];
+  for (const d of pick("devices") ?? []) {
+    if (d.path === "all") {
+      allow.push({ allow: true, type: d.type, access: "rwm" });
+      continue;
+    }
+    if (d.major === undefined || d.minor === undefined) throw new Error(`device ${d.path} needs major and minor (or path: all)`);
+    if (!d.mode || !/^0?[0-7]{1,4}$/.test(d.mode)) throw new Error(`device ${d.path} needs an octal mode, e.g. "0666"`);
+    devices.push({ path: d.path, type: d.type, major: d.major, minor: d.minor, fileMode: parseInt(d.mode, 8) });
+    allow.push({ allow: true, type: d.type, major: d.major, minor: d.minor, access: "rwm" });
+  }
+  const resources = pick("resources");
+  const withDevices = allow.length ? { ...resources, devices: [...(resources?.devices ?? []), ...allow] } : resources;
 
+  const cwd = pick("cwd") || ic.WorkingDir || "/";
+  const hostname = pick("hostname");
   return {
     ociVersion: "1.0.2",
     process: {
@@ -122,29 +168,35 @@ export function runtimeConfig(c: Container, image: ImageConfigJson, label: Image
       user: { uid: ids.uid, gid: ids.gid, ...(ids.additionalGids.length ? { additionalGids: ids.additionalGids } : {}) },
       args,
       env,
-      cwd: pick("cwd") ?? (ic.WorkingDir || "/"),
-      capabilities: { bounding: capList, effective: capList, permitted: capList, ...(ambient.length ? { ambient, inheritable: ambient } : {}) },
+      cwd,
+      capabilities: { bounding: held, effective, inheritable: held, permitted: held, ...(ambient.length ? { ambient } : {}) },
       ...(rlimits.length ? { rlimits } : {}),
       noNewPrivileges: pick("noNewPrivileges") ?? false,
       ...(pick("oomScoreAdj") !== undefined ? { oomScoreAdj: pick("oomScoreAdj") } : {}),
     },
-    root: { path: "rootfs", readonly: pick("readonly") ?? false },
-    hostname: pick("hostname") ?? c.name,
+    root: { path: "rootfs", readonly },
+    ...(hostname ? { hostname } : {}),
     mounts: [...mounts.values()].sort((a, b) => (a.destination < b.destination ? -1 : a.destination > b.destination ? 1 : 0)),
     linux: {
       namespaces,
       ...(pick("uidMappings") ? { uidMappings: pick("uidMappings") } : {}),
       ...(pick("gidMappings") ? { gidMappings: pick("gidMappings") } : {}),
       ...(devices.length ? { devices } : {}),
-      ...(pick("resources") ? { resources: pick("resources") } : {}),
+      ...(withDevices ? { resources: withDevices } : {}),
       ...(pick("sysctl") ? { sysctl: pick("sysctl") } : {}),
-      cgroupsPath: pick("cgroupsPath") ?? cgroupsPath,
+      ...(pick("cgroupsPath") ? { cgroupsPath: pick("cgroupsPath") } : {}),
       ...(pick("rootfsPropagation") ? { rootfsPropagation: pick("rootfsPropagation") } : {}),
-      maskedPaths: pick("maskedPaths") ?? DEFAULT_MASKED,
-      readonlyPaths: pick("readonlyPaths") ?? DEFAULT_READONLY,
+      ...(pick("maskedPaths") ? { maskedPaths: pick("maskedPaths") } : {}),
+      ...(pick("readonlyPaths") ? { readonlyPaths: pick("readonlyPaths") } : {}),
     },
     ...(pick("annotations") ? { annotations: pick("annotations") } : {}),
   };
+}
+
+/** JSON text of a runtime config, a bigint written as the exact integer it is (JSON.stringify cannot). */
+export function ociJson(v: unknown): string {
+  const text = JSON.stringify(v, (_k, x: unknown) => (typeof x === "bigint" ? `\u0000bigint:${x}` : x), 2);
+  return `${text.replace(/"\\u0000bigint:(\d+)"/g, "$1")}\n`;
 }
 
 const FILE_NAMES = new Set(["hosts", "hostname", "localtime", "passwd", "group", "shadow", "machine-id"]);

@@ -60,6 +60,11 @@ export class Tree {
     }
   }
 
+  /** Remove an entry and everything under it. */
+  drop(path: string): void {
+    this.removeSubtree(path, Infinity, true);
+  }
+
   set(path: string, node: Omit<Node, "seq">, seq = this.seq): void {
     this.put(path, { ...node, seq });
   }

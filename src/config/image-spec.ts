@@ -10,20 +10,24 @@ const strings = z.array(z.string());
 const mapString = z.record(z.string(), z.string());
 const intOrString = z.union([z.number().int(), z.string()]);
 
+const idMapping = z.strictObject({ hostID: z.number().int(), containerID: z.number().int(), size: z.number().int() });
+
+// uid/gidMappings of a mount are in linuxkit's schema but not passed on to config.json (as in linuxkit)
 const mount = z.strictObject({
   destination: z.string().optional(),
   type: z.string().optional(),
   source: z.string().optional(),
   options: strings.optional(),
+  uidMappings: z.array(idMapping).optional(),
+  gidMappings: z.array(idMapping).optional(),
 });
 
-const idMapping = z.strictObject({ hostID: z.number().int(), containerID: z.number().int(), size: z.number().int() });
-
+// `path: all` (a cgroup rule for every device of the type) needs no major, minor or mode; a device node does (checked when composing)
 const device = z.strictObject({
   path: z.string(),
   type: z.string(),
-  major: z.number().int(),
-  minor: z.number().int(),
+  major: z.number().int().optional(),
+  minor: z.number().int().optional(),
   mode: z.string().optional(),
 });
 

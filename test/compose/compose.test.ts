@@ -54,11 +54,23 @@ describe("composing rootfs.tar", () => {
     expect(list).toMatch(/^-rw-r--r-- 0\/0 +\d+ 2023-11-14 \d\d:\d\d boot\/kernel$/m);
     expect(list).toMatch(/^-rw-r--r-- 0\/0 +13 .* boot\/cmdline$/m);
     expect(list).toMatch(/^-rw-r--r-- 0\/0 .* lib\/modules\/6\.1\.0\/kernel\/virtio_blk\.ko$/m);
-    expect(list).toMatch(/^crw------- 0\/0 +5,1 .* dev\/console$/m);
+    expect(list).toMatch(/^crw------- 0\/0 +4,73 .* dev\/ttyS9$/m);
+    // what linuxkit leaves out of an image (the builder's console and host name) and what it adds
+    expect(list).not.toMatch(/ dev\/console$| etc\/hostname$/m);
+    expect(list).toMatch(/^lrwxrwxrwx 0\/0 .* etc\/mtab -> \/proc\/mounts$/m);
+    expect(list).toMatch(/^lrwxrwxrwx 0\/0 .* etc\/resolv\.conf -> \/run\/resolvconf\/resolv\.conf$/m);
+    expect(list).toMatch(/^drwxr-xr-x 0\/0 .* proc\/$/m);
     expect(list).toMatch(/^hrwxr-xr-x 0\/0 .* bin\/sh link to bin\/busybox$/m);
     expect(list).toMatch(/^lrwxrwxrwx 0\/0 .* bin\/ls -> busybox$/m);
-    expect(list).toMatch(/^drwxr-xr-x 1\/1 .* var\/lib\/owned\/$/m);
+    // a files folder is 0700 unless told; folders made above it get its owner and mode (linuxkit's filesystem())
+    expect(list).toMatch(/^drwx------ 1\/1 .* var\/lib\/owned\/$/m);
+    expect(list).toMatch(/^drwx------ 1\/1 .* var\/lib\/$/m);
+    // a read-only container's image in rootfs/; a writable one's in lower/, its root an overlay made at boot (runtime.json)
     expect(list).toMatch(/^-rwxr-xr-x 0\/0 .* containers\/onboot\/000-sysctl\/rootfs\/sysctl\.sh$/m);
+    expect(list).toMatch(/^-rwxr-xr-x 0\/0 .* containers\/services\/getty\/lower\/sbin\/getty$/m);
+    expect(list).toMatch(/^drwxr-xr-x 0\/0 .* containers\/services\/getty\/rootfs\/$/m);
+    expect(list).toMatch(/^drwxr-xr-x 0\/0 .* containers\/services\/getty\/tmp\/$/m);
+    expect(list).not.toMatch(/containers\/services\/getty\/rootfs\/./m);
     expect(list).toMatch(/containers\/services\/getty\/config\.json$/m);
     // sorted, and every mtime is SOURCE_DATE_EPOCH
     const entries = await readTar(tarPath);
@@ -70,13 +82,36 @@ describe("composing rootfs.tar", () => {
     expect(by["etc/hv"]?.mode).toBe(0o600);
     expect(by["boot/cmdline"]?.body).toBe("console=ttyS0");
     expect(by["etc/linuxkit.yml"]?.body).toMatch(/image: kiln\/getty:[0-9a-f]{40}/);
+    expect(by["etc/hosts"]?.body).toMatch(/^127\.0\.0\.1\s+localhost\n::1\s+localhost ip6-localhost ip6-loopback\n/);
+    expect(by["containers/services/getty/lower/etc/resolv.conf"]?.body).toBe("\n# no resolv.conf configured\n");
+    type Runtime = { mounts: { source?: string; type?: string; destination: string; options?: string[] }[]; mkdir: string[]; bindNS: object };
+    const rt = (name: string) => JSON.parse(by[name]!.body) as Runtime;
+    expect(rt("containers/onboot/000-sysctl/runtime.json").mounts).toEqual([
+      { source: "/containers/onboot/000-sysctl/rootfs", destination: "/containers/onboot/000-sysctl/rootfs", options: ["bind"] },
+    ]);
+    const g = "/containers/services/getty";
+    expect(rt("containers/services/getty/runtime.json")).toMatchObject({
+      mounts: [
+        { source: "tmpfs", type: "tmpfs", destination: `${g}/tmp` },
+        { destination: `${g}/tmp`, options: ["remount", "private"] },
+        { source: "overlay", type: "overlay", destination: `${g}/rootfs`, options: [`lowerdir=${g}/lower`, `upperdir=${g}/tmp/upper`, `workdir=${g}/tmp/work`] },
+      ],
+      mkdir: [],
+      bindNS: {},
+    });
   });
 
   it("generates runtime config.json files that the OCI runtime-spec schema accepts", async () => {
     const { dir, store } = await project();
     expect((await kiln(["-C", dir, "build", "rootfs"], { store })).code).toBe(0);
     const entries = await readTar(join(dir, "out/amd64/kvm-generic/rootfs.tar"));
-    type RuntimeConfig = { process: { args: string[]; env: string[]; capabilities: { bounding: string[] } }; mounts: { destination: string }[]; linux: { namespaces: { type: string }[] } };
+    type RuntimeConfig = {
+      process: { args: string[]; env: string[]; capabilities: { bounding: string[] } };
+      hostname?: string;
+      root: { readonly: boolean };
+      mounts: { destination: string; options: string[] }[];
+      linux: { namespaces: { type: string }[] };
+    };
     const getty = JSON.parse(entries.find((e) => e.name === "containers/services/getty/config.json")!.body) as RuntimeConfig;
     const sysctl = JSON.parse(entries.find((e) => e.name === "containers/onboot/000-sysctl/config.json")!.body) as RuntimeConfig;
     expect(validateRuntimeConfig(getty)).toEqual([]);
@@ -87,13 +122,16 @@ describe("composing rootfs.tar", () => {
     expect(dests).toEqual(expect.arrayContaining(["/proc", "/etc/resolv.conf", "/var/tmp"]));
     expect(sysctl.process.args).toEqual(["/sysctl.sh"]);
     expect(sysctl.process.capabilities.bounding).toEqual(["CAP_SYS_ADMIN"]);
-    const ns = sysctl.linux.namespaces.map((n) => n.type);
-    expect(ns).not.toContain("network");
-    expect(ns).not.toContain("pid");
-    expect(ns).toContain("mount");
-    // bind targets exist in the container's root, which may be read-only at run time
-    expect(entries.some((e) => e.name === "containers/services/getty/rootfs/var/tmp/")).toBe(true);
-    expect(entries.find((e) => e.name.startsWith("containers/services/getty/rootfs/etc/resolv.conf"))).toMatchObject({ name: "containers/services/getty/rootfs/etc/resolv.conf", type: "file", body: "" });
+    expect(sysctl.linux.namespaces.map((n) => n.type)).toEqual(["mount", "cgroup"]);
+    expect(sysctl.root.readonly).toBe(true);
+    // linuxkit's defaults: the host's network, IPC and UTS, new PID, mount and cgroup namespaces; no capabilities, no host name
+    expect(getty.linux.namespaces.map((n) => n.type)).toEqual(["pid", "mount", "cgroup"]);
+    expect(getty.process.capabilities.bounding).toEqual([]);
+    expect(getty.hostname).toBeUndefined();
+    expect(getty.root.readonly).toBe(false);
+    expect(getty.mounts.find((m) => m.destination === "/var/tmp")?.options).toEqual(["rw", "rbind", "rshared"]);
+    // bind targets exist in the container's image, whose root may be read-only at run time
+    expect(entries.some((e) => e.name === "containers/services/getty/lower/var/tmp/")).toBe(true);
   });
 
   it("applies the HV and platform modifiers per variant, and accepts EVE's target spellings", async () => {
@@ -105,7 +143,7 @@ describe("composing rootfs.tar", () => {
     expect(yml).toContain("cmdline: console=ttyS0 rt");
     const entries = await readTar(join(dir, "out/amd64/xen-rt/rootfs.tar"));
     expect(entries.find((e) => e.name === "etc/hv")?.body).toBe("xen on rt");
-    expect(entries.some((e) => e.name === "containers/services/xenstored/rootfs/usr/sbin/xenstored")).toBe(true);
+    expect(entries.some((e) => e.name === "containers/services/xenstored/lower/usr/sbin/xenstored")).toBe(true);
     const flavor = await kiln(["-C", dir, "build", "rootfs", "--set", "PLATFORM=rt", "--set", "FLAVOR=evaluation"], { store });
     expect(flavor.code, flavor.stderr).toBe(0);
     // the flavor's modifier, then the platform's shared one (EVE's find-modifiers-rootfs applies both)
@@ -135,6 +173,34 @@ describe("composing rootfs.tar", () => {
     const aarch64 = await kiln(["-C", dir, "--json", "plan", "ZARCH=aarch64"], { store });
     expect(aarch64.code, aarch64.stderr).toBe(0);
     expect(aarch64.stdout).toMatch(/^{"arch":"arm64"/m);
+  });
+
+  it("files entries follow linuxkit's rules: one kind of content, metadata as yaml or json, ids by container name; boot/cmdline always", async () => {
+    const spec = (files: string, cmdline = '  cmdline: "console=ttyS0"\n') =>
+      EVELIKE["images/rootfs.yml.in"]!.replace('  cmdline: "console=ttyS0"\n', cmdline).replace(/files:\n[\s\S]*$/, `files:\n${files}`);
+    const store = await tempDir();
+    const bad = async (files: string, message: RegExp) => {
+      const dir = await writeProject({ ...EVELIKE, "images/rootfs.yml.in": spec(files) });
+      const r = await kiln(["-C", dir, "build", "rootfs.tar"], { store });
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(message);
+      await expect(stat(join(dir, "out/amd64/kvm-generic/rootfs.tar"))).rejects.toThrow();
+    };
+    await bad("  - path: etc/a\n    contents: x\n    source: a.txt\n", /files entry etc\/a: contents and source: give one/);
+    await bad("  - path: etc/d\n    directory: true\n    contents: x\n", /files entry etc\/d: a directory cannot have contents/);
+    await bad("  - path: etc/e\n", /files entry etc\/e: no contents, source or metadata/);
+    await bad("  - path: etc/m\n    metadata: toml\n", /metadata 'toml' is not one of: yaml, json/);
+    const dir = await writeProject({
+      ...EVELIKE,
+      "images/rootfs.yml.in": spec("  - path: etc/spec.json\n    metadata: json\n  - path: etc/by-name\n    contents: x\n    uid: getty\n    gid: sysctl\n", "  cmdline: \"\"\n"),
+    });
+    const r = await kiln(["-C", dir, "build", "rootfs.tar"], { store });
+    expect(r.code, r.stderr).toBe(0);
+    const by = Object.fromEntries((await readTar(join(dir, "out/amd64/kvm-generic/rootfs.tar"))).map((e) => [e.name, e]));
+    expect((JSON.parse(by["etc/spec.json"]!.body) as { services: { name: string }[] }).services[0]!.name).toBe("getty");
+    // linuxkit's ids for names: 100, 101 … for the containers in yml order (onboot sysctl, then services getty)
+    expect(by["etc/by-name"]).toMatchObject({ uid: 101, gid: 100, mode: 0o600 });
+    expect(by["boot/cmdline"]).toMatchObject({ type: "file", body: "" });
   });
 
   it("names unknown placeholders with close matches", async () => {
@@ -189,7 +255,7 @@ describe("composing rootfs.tar", () => {
     const yml = await readFile(join(dir, "images/out/rootfs-kvm-generic.yml"), "utf8");
     const ref = /image: (kiln\/getty:[0-9a-f]+)/.exec(yml)![1]!;
     const tar = await readTar(join(dir, "out/amd64/kvm-generic/rootfs.tar"));
-    expect(tar.find((e) => e.name === "containers/services/getty/rootfs/sbin/getty")?.body).toBe("#!/bin/sh\necho v2\n");
+    expect(tar.find((e) => e.name === "containers/services/getty/lower/sbin/getty")?.body).toBe("#!/bin/sh\necho v2\n");
     expect(tar.find((e) => e.name === "etc/linuxkit.yml")?.body).toContain(ref); // metadata: yaml is the substituted text
     const tpl = join(dir, "images/rootfs.yml.in");
     await writeFile(tpl, (await readFile(tpl, "utf8")).replace("    binds.add:", "    bind.add:"));

@@ -81,7 +81,7 @@ export const EVELIKE: Record<string, string> = {
     '  chmod 0755 "$DESTDIR/init"',
     "",
   ].join("\n"),
-  "pkg/devnodes/build.yml": "kind: files\nfiles:\n  - path: /dev/console\n    device: {type: char, major: 5, minor: 1}\n",
+  "pkg/devnodes/build.yml": "kind: files\nfiles:\n  - path: /dev/console\n    device: {type: char, major: 5, minor: 1}\n  - path: /dev/ttyS9\n    device: {type: char, major: 4, minor: 73}\n  - path: /etc/hostname\n    contents: builder\n",
   "pkg/sysctl/build.yml": [
     "kind: files",
     "image:",
@@ -89,6 +89,7 @@ export const EVELIKE: Record<string, string> = {
     "  linuxkit:",
     "    net: host",
     "    pid: host",
+    "    readonly: true",
     "    capabilities: [CAP_SYS_ADMIN]",
     "files:",
     "  - path: /sysctl.sh",

@@ -29,7 +29,7 @@ const BASE: Record<string, string> = {
   "images/rootfs.yml.in": EVELIKE["images/rootfs.yml.in"]!.replace("  - path: etc/linuxkit.yml\n    metadata: yaml\n", ""),
   "pkg/kernel/build.yml": KERNEL,
 };
-const GETTY = "/containers/services/getty/rootfs/sbin/getty";
+const GETTY = "/containers/services/getty/lower/sbin/getty";
 const SYSCTL = "/containers/onboot/000-sysctl/rootfs/sysctl.sh";
 
 async function build(files: Record<string, string>, store: string, extra: string[] = [], targets = ["rootfs", "live-raw"]): Promise<string> {

@@ -60,7 +60,7 @@ describe("disk images", () => {
     const fromTar = tarList.filter(Boolean).map((l) => norm(l, false)).sort();
     const fromSquash = sq.map((l) => norm(l, true)).sort();
     expect(fromSquash).toEqual(fromTar);
-    expect(fromSquash).toContain("crw------- 0/0 dev/console");
+    expect(fromSquash).toContain("crw------- 0/0 dev/ttyS9");
   });
 
   it("config.img is a FAT image of kiln's defaults overlaid by conf/, labelled EVE, 1 MiB", async () => {
@@ -117,7 +117,7 @@ describe("disk images", () => {
     expect(inst).toMatch(/squashfs-root\/bits\/rootfs\.img/);
     expect(inst).toMatch(/squashfs-root\/bits\/config\.img/);
     expect(inst).toMatch(/squashfs-root\/bits\/efi\.img/);
-    expect(inst).toMatch(/containers\/onboot\/000-installer\/rootfs\/install\.sh/);
+    expect(inst).toMatch(/containers\/onboot\/000-installer\/lower\/install\.sh/);
     const iso = (await execa("xorriso", ["-indev", join(out, "installer.iso"), "-report_el_torito", "plain"], { reject: false })).stdout;
     expect(iso).toMatch(/El Torito boot img :\s+1\s+UEFI\s+y\s+none/);
     const ls = (await execa("xorriso", ["-indev", join(out, "installer.iso"), "-ls", "/"], { reject: false })).stdout;
@@ -132,7 +132,7 @@ describe("disk images", () => {
     await execa("e2fsck", ["-fn", img]);
     const ls = (await execa("debugfs", ["-R", "ls -l /bin", img])).stdout;
     expect(ls).toMatch(/100755 \(1\)\s+0\s+0\s+23 .* busybox/);
-    const dev = (await execa("debugfs", ["-R", "stat /dev/console", img])).stdout;
+    const dev = (await execa("debugfs", ["-R", "stat /dev/ttyS9", img])).stdout;
     expect(dev).toMatch(/Type: character special/);
   });
 
