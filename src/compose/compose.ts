@@ -128,7 +128,7 @@ async function lookupId(tree: Tree, root: string, v: number | string | undefined
 
 async function addKernel(tree: Tree, spec: ImageSpec, store: Store): Promise<void> {
   const k = spec.kernel;
-  if (!k) return;
+  if (!k?.image) return;
   const img = await loadImage(store, k.image, "kernel.image");
   const scratch = new Tree();
   await applyImage(scratch, "", img, store);

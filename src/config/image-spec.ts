@@ -32,12 +32,23 @@ const device = z.strictObject({
 });
 
 const int = z.number().int();
+const throttle = z.array(z.strictObject({ major: int.optional(), minor: int.optional(), rate: int.optional() }));
+/** The OCI runtime spec's LinuxBlockIO. */
+const blockio = z.strictObject({
+  weight: int.optional(),
+  leafWeight: int.optional(),
+  weightDevice: z.array(z.strictObject({ major: int.optional(), minor: int.optional(), weight: int.optional(), leafWeight: int.optional() })).optional(),
+  throttleReadBpsDevice: throttle.optional(),
+  throttleWriteBpsDevice: throttle.optional(),
+  throttleReadIOPSDevice: throttle.optional(),
+  throttleWriteIOPSDevice: throttle.optional(),
+});
 const resources = z.strictObject({
   devices: z.array(z.strictObject({ allow: z.boolean().optional(), type: z.string().optional(), major: int.optional(), minor: int.optional(), access: z.string().optional() })).optional(),
   memory: z.strictObject({ limit: int.optional(), reservation: int.optional(), swap: int.optional(), kernel: int.optional(), kernelTCP: int.optional(), swappiness: int.optional(), disableOOMKiller: z.boolean().optional() }).optional(),
   cpu: z.strictObject({ shares: int.optional(), quota: int.optional(), period: int.optional(), realtimeRuntime: int.optional(), realtimePeriod: int.optional(), cpus: z.string().optional(), mems: z.string().optional() }).optional(),
   pids: z.strictObject({ limit: int.optional() }).optional(),
-  blockio: z.record(z.string(), z.unknown()).optional(),
+  blockio: blockio.optional(),
   hugepageLimits: z.array(z.strictObject({ pageSize: z.union([z.string(), int]).optional(), limit: int.optional() })).optional(),
   network: z.strictObject({ classID: int.optional(), priorities: z.array(z.strictObject({ name: z.string(), priority: int })).optional() }).optional(),
 });
@@ -132,7 +143,8 @@ export const volumeSchema = z.strictObject({
 export const imageSpecSchema = z.strictObject({
   kernel: z
     .strictObject({
-      image: z.string(),
+      // optional, as in linuxkit's schema: a kernel section without an image adds no kernel
+      image: z.string().optional(),
       cmdline: z.string().optional(),
       binary: z.string().optional(),
       tar: z.string().optional(),

@@ -67,6 +67,31 @@ describe("config validation", () => {
     expect(bad.stderr).toContain("unknown key 'bogus'");
   });
 
+  it("takes what linuxkit's schema takes in an image yml, and catches typos it would not", async () => {
+    const good = [
+      "kernel:",
+      "  cmdline: console=ttyS0", // no image: no kernel, as in linuxkit
+      "services:",
+      "  - name: s",
+      "    image: x",
+      "    devices:",
+      "      - {path: all, type: b}",
+      "    mounts:",
+      "      - {type: bind, source: /a, destination: /a, uidMappings: [{hostID: 0, containerID: 0, size: 1}]}",
+      "    resources:",
+      "      blockio:",
+      "        weight: 10",
+      "        throttleReadBpsDevice: [{major: 8, minor: 0, rate: 600}]",
+      "",
+    ].join("\n");
+    const dir = await writeProject({ "good.yml": good, "bad.yml": good.replace("        weight: 10", "        wieght: 10") });
+    const ok = await kiln(["validate", `${dir}/good.yml`]);
+    expect(ok.code, ok.stderr).toBe(0);
+    const bad = await kiln(["validate", `${dir}/bad.yml`]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/unknown key 'wieght'[\s\S]*?bad\.yml:12:9[\s\S]*?did you mean 'weight'\?/);
+  });
+
   it("says where to run when there is no project", async () => {
     const dir = await tempDir();
     const r = await kiln(["-C", dir, "build"]);
