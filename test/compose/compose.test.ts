@@ -284,7 +284,8 @@ describe("kiln validate on an EVE-shaped project", () => {
     const ok = await writeProject(EVELIKE);
     const good = await kiln(["-C", ok, "validate"]);
     expect(good.code, good.stderr).toBe(0);
-    expect(good.stdout).toContain("images/rootfs.yml.in, images/installer.yml.in, 3 modifiers OK");
+    // 2 archs × 2 HVs × 3 platforms × 2 flavors, less jetson on amd64
+    expect(good.stdout).toContain("images/rootfs.yml.in, images/installer.yml.in, 3 modifiers, 20 variants composed OK");
     const bad = await writeProject({
       ...EVELIKE,
       "images/modifiers/hv/kvm.yq": '.services += [{"name": "x"\n',
@@ -297,5 +298,18 @@ describe("kiln validate on an EVE-shaped project", () => {
     expect(r.stderr).toMatch(/error\[E_YQ_SYNTAX\][^\n]*\n\s+--> images\/modifiers\/hv\/kvm\.yq:2:1/);
     expect(r.stderr).toMatch(/error\[E_YQ_UNSUPPORTED\]: [^\n]*sort_by[^\n]*\n\s+--> images\/modifiers\/hv\/acrn\.yq:1:20/);
     expect(r.stderr).toContain("3 problems");
+    // what a modifier adds, and the placeholders, are checked on every variant composed; each problem told once
+    const composed = await writeProject({
+      ...EVELIKE,
+      "images/modifiers/hv/xen.yq": '.services[0].capabilites = ["all"]\n',
+      "images/modifiers/platform/rt/rt.yq": '.init += ["NOPE_TAG"]\n',
+    });
+    const v = await kiln(["-C", composed, "validate"]);
+    expect(v.code).toBe(2);
+    expect(v.stderr).toMatch(/error\[E_UNKNOWN_KEY\]: unknown key 'capabilites' in services\[0\]\n\s+--> images\/out\/rootfs-xen-generic\.yml\.in:\d+:5\n\s+hint: did you mean 'capabilities'\?; also in rootfs-xen-generic-evaluation, rootfs-xen-jetson/);
+    expect(v.stderr).toMatch(/error\[E_UNKNOWN_PLACEHOLDER\]: images\/out\/rootfs-kvm-rt\.yml\.in refers to packages that do not exist: NOPE_TAG/);
+    // once per place (rootfs and installer, whose lines differ on rt), not once per variant
+    expect(v.stderr.match(/unknown key 'capabilites'/g)).toHaveLength(4);
+    expect(await readFile(join(composed, "images/out/rootfs-xen-rt.yml.in"), "utf8")).toMatch(/capabilites/);
   });
 });

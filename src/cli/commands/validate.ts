@@ -1,8 +1,8 @@
 import type { Command } from "commander";
-import { access, readdir, readFile } from "node:fs/promises";
-import { basename, join, relative, resolve } from "node:path";
+import { access, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import type { Project } from "../../config/project.js";
-import { templatePath } from "../../variant/template.js";
+import { composeTemplate, type ImageKind, templatePath } from "../../variant/template.js";
 import { validate } from "../../config/diagnose.js";
 import { loadProject } from "../../config/project.js";
 import { readYaml } from "../../config/yaml.js";
@@ -24,13 +24,15 @@ async function validateFile(path: string, display = path): Promise<Diagnostic[]>
   return validate(imageSpecSchema, parsed.file).diagnostics;
 }
 
-/** Templates must be valid image specs and every modifier must parse (yq), all problems together. */
+/** Templates must be valid image specs and every modifier must parse (yq); then every variant is composed and checked; all problems together. */
 async function checkImages(project: Project): Promise<string[]> {
   const diags: Diagnostic[] = [];
   const checked: string[] = [];
+  const kinds: ImageKind[] = [];
   for (const kind of ["rootfs", "installer"] as const) {
     const tpl = templatePath(project, kind);
     if (!(await access(tpl).then(() => true, () => false))) continue;
+    kinds.push(kind);
     const rel = relative(project.root, tpl);
     diags.push(...(await validateFile(tpl, rel)));
     checked.push(rel);
@@ -51,7 +53,68 @@ async function checkImages(project: Project): Promise<string[]> {
     checked.push(`${mods.length} modifier${mods.length > 1 ? "s" : ""}`);
   }
   if (diags.length) throw KilnError.fromDiagnostics(diags);
+  const variants = await checkVariants(project, kinds);
+  if (variants) checked.push(variants);
   return checked;
+}
+
+/**
+ * Every allowed variant composed as a build would (template + its modifiers,
+ * written to images/out/<kind>-<variant>.yml.in for inspection) and checked:
+ * an image spec (what a modifier adds is checked too) whose placeholders all
+ * name packages. One problem found by several variants is reported once.
+ */
+async function checkVariants(project: Project, kinds: ImageKind[]): Promise<string | undefined> {
+  if (!kinds.length) return undefined;
+  const [{ allVariants }, { imageSpecSchema }, { referencedPackages }, { parseYaml }] = await Promise.all([
+    import("../../variant/knobs.js"),
+    import("../../config/image-spec.js"),
+    import("../../variant/placeholders.js"),
+    import("../../config/yaml.js"),
+  ]);
+  // a problem is told for the first variant that has it, naming the others (the same modifier is in many)
+  const diags = new Map<string, { d: Diagnostic; first: string; also: Set<string> }>();
+  let current = "";
+  const note = (d: Diagnostic) => {
+    const key = `${d.code} ${[d.message, d.location?.file ?? ""].map((s) => s.replaceAll(current, "")).join(" ")}:${d.location?.line}:${d.location?.col}`;
+    const seen = diags.get(key);
+    // (the archs of a variant share its images/out file)
+    if (seen && seen.first !== current) seen.also.add(current);
+    else if (!seen) diags.set(key, { d, first: current, also: new Set() });
+  };
+  const fromError = (err: unknown) => {
+    if (!(err instanceof KilnError)) throw err;
+    if (err.diagnostics?.length) err.diagnostics.forEach(note);
+    else note({ code: err.code, message: err.message, location: err.location, hint: err.hint });
+  };
+  const variants = allVariants(project);
+  for (const v of variants) {
+    for (const kind of kinds) {
+      current = `${kind}-${v.name}`;
+      try {
+        const tpl = await composeTemplate(project, v, kind);
+        await mkdir(dirname(tpl.outIn), { recursive: true });
+        if ((await readFile(tpl.outIn, "utf8").catch(() => undefined)) !== tpl.text) await writeFile(tpl.outIn, tpl.text);
+        const display = relative(project.root, tpl.outIn);
+        const parsed = parseYaml(tpl.text, tpl.outIn, display);
+        if (!parsed.file) parsed.diagnostics.forEach(note);
+        else validate(imageSpecSchema, parsed.file).diagnostics.forEach(note);
+        referencedPackages(project, tpl.text, display);
+      } catch (err) {
+        fromError(err);
+      }
+    }
+  }
+  if (diags.size) {
+    const told = [...diags.values()].map(({ d, also: set }) => {
+      const also = [...set];
+      if (!also.length) return d;
+      const names = also.length > 4 ? `${also.slice(0, 4).join(", ")} and ${also.length - 4} more` : also.join(", ");
+      return { ...d, hint: [d.hint, `also in ${names}`].filter(Boolean).join("; ") };
+    });
+    throw KilnError.fromDiagnostics(told);
+  }
+  return `${variants.length} variant${variants.length === 1 ? "" : "s"} composed`;
 }
 
 async function listYq(dir: string): Promise<string[]> {
