@@ -86,7 +86,7 @@ export function resolveVariant(project: Project, knobs: Knobs): Variant {
       location: locate(project.file, path),
     });
   if (!(ARCHS as readonly string[]).includes(arch) || !project.archs.includes(arch)) throw bad("ZARCH", arch, project.archs, ["archs"]);
-  const hvs = cfg.hv ?? [...new Set(Object.values(EVE_DEFAULTS.hv))];
+  const hvs = cfg.hv ?? [EVE_DEFAULTS.hv[arch] ?? "kvm"];
   const platforms = cfg.platform ?? [EVE_DEFAULTS.platform];
   const formats = cfg.formats ?? ROOTFS_FORMATS;
   const hv = knobs.HV ?? perArch(cfg.defaults?.hv, arch) ?? EVE_DEFAULTS.hv[arch] ?? hvs[0]!;
@@ -109,19 +109,36 @@ export function resolveVariant(project: Project, knobs: Knobs): Variant {
   return { arch, hv, platform, flavor, format, version, name: [hv, platform, flavor].filter(Boolean).join("-") };
 }
 
-/** Every allowed variant of the matrix (for `kiln variants`). */
-export function allVariants(project: Project): Variant[] {
+/** A variant and every ROOTFS_FORMAT it allows (its `format` is the one used when none is given, if allowed). */
+export interface MatrixVariant extends Variant {
+  formats: string[];
+}
+
+/**
+ * Every variant the build accepts (for `kiln variants`, `kiln validate`): each
+ * ZARCH × HV × PLATFORM × FLAVOR that resolveVariant allows with at least one
+ * ROOTFS_FORMAT. With no `variants.hv` the HVs are EVE's defaults for the arch
+ * (kvm; mini on riscv64), which is all an HV knob may then name there too.
+ */
+export function allVariants(project: Project): MatrixVariant[] {
   const cfg = project.config.variants ?? {};
-  const out: Variant[] = [];
+  const out: MatrixVariant[] = [];
+  const allowed = (k: Knobs): Variant | undefined => {
+    try {
+      return resolveVariant(project, k);
+    } catch {
+      return undefined; // not an allowed combination
+    }
+  };
   for (const arch of project.archs) {
     for (const hv of cfg.hv ?? [EVE_DEFAULTS.hv[arch] ?? "kvm"]) {
       for (const platform of cfg.platform ?? [EVE_DEFAULTS.platform]) {
         for (const flavor of [undefined, ...(cfg.flavor ?? [])]) {
-          try {
-            out.push(resolveVariant(project, { ZARCH: arch, HV: hv, PLATFORM: platform, FLAVOR: flavor, ROOTFS_VERSION: "-" }));
-          } catch {
-            // not an allowed combination
-          }
+          const k: Knobs = { ZARCH: arch, HV: hv, PLATFORM: platform, FLAVOR: flavor, ROOTFS_VERSION: "-" };
+          const formats = (cfg.formats ?? ROOTFS_FORMATS).filter((f) => allowed({ ...k, ROOTFS_FORMAT: f }));
+          if (!formats.length) continue;
+          const v = allowed(k) ?? allowed({ ...k, ROOTFS_FORMAT: formats[0] })!;
+          out.push({ ...v, formats });
         }
       }
     }

@@ -243,6 +243,23 @@ describe("composing rootfs.tar", () => {
     // 2 archs × 2 hv × 3 platforms × (no flavor | evaluation), less jetson on amd64
     expect(vs).toHaveLength(2 * 2 * 3 * 2 - 2 * 2);
     expect(vs.some((v) => v.arch === "amd64" && v.platform === "jetson")).toBe(false);
+    // a platform that needs another format is listed with the formats it allows; with no variants.hv, the arch's default HV alone
+    const rules = EVELIKE["kiln.yml"]!.replace("  hv: [kvm, xen]\n", "").replace("  rules:\n", "  rules:\n    - when: {platform: rt}\n      require: {format: ext4}\n");
+    const dir2 = await writeProject({ ...EVELIKE, "kiln.yml": rules });
+    const r2 = await kiln(["-C", dir2, "--json", "variants"]);
+    expect(r2.code, r2.stderr).toBe(0);
+    const vs2 = JSON.parse(r2.stdout) as { arch: string; hv: string; platform: string; flavor?: string; format: string; formats: string[] }[];
+    expect(new Set(vs2.map((v) => v.hv))).toEqual(new Set(["kvm"]));
+    const rt = vs2.find((v) => v.arch === "amd64" && v.platform === "rt" && !v.flavor)!;
+    expect(rt).toMatchObject({ format: "ext4", formats: ["ext4"] });
+    expect(vs2.find((v) => v.arch === "amd64" && v.platform === "generic" && !v.flavor)).toMatchObject({ format: "squashfs", formats: ["squashfs", "ext4", "erofs"] });
+    // what the listing shows is what a build accepts, and nothing else
+    const store = await tempDir();
+    const rtTar = await kiln(["-C", dir2, "build", "rootfs.tar", "PLATFORM=rt", "ROOTFS_FORMAT=ext4"], { store });
+    expect(rtTar.code, rtTar.stderr).toBe(0);
+    const mini = await kiln(["-C", dir2, "build", "rootfs.tar", "HV=mini"], { store });
+    expect(mini.code).toBe(2);
+    expect(mini.stderr).toMatch(/HV=mini is not one of: kvm/);
   });
 
   it("puts a changed package's new image into the tar from the remembered spec, and reports spec errors at the composed yml's line", async () => {
