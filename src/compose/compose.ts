@@ -160,12 +160,17 @@ async function addKernel(tree: Tree, spec: ImageSpec, store: Store): Promise<voi
  * config.json is the OCI runtime config; runtime.json the root's mounts
  * followed by the yml's runtime section.
  */
-async function addContainer(tree: Tree, c: Container, dir: string, store: Store, idMap: ReadonlyMap<string, number>): Promise<void> {
+async function addContainer(tree: Tree, c: Container, dir: string, store: Store, idMap: ReadonlyMap<string, number>, unpacked: Map<string, string>): Promise<void> {
   const img = await loadImage(store, c.image, `${dir}`);
   const readonly = c.readonly ?? img.label.readonly ?? false;
-  const imageDir = `${dir}/${readonly ? "rootfs" : "lower"}`;
-  await applyImage(tree, imageDir, img, store);
-  imageFixups(tree, imageDir, false);
+  // an image several containers use is unpacked once, for the first; the others mount it from there (linuxkit's dupMap)
+  const shared = unpacked.get(c.image);
+  const imageDir = shared ?? `${dir}/${readonly ? "rootfs" : "lower"}`;
+  if (!shared) {
+    await applyImage(tree, imageDir, img, store);
+    imageFixups(tree, imageDir, false);
+    unpacked.set(c.image, imageDir);
+  }
   const where = `${dir} (${c.name})`;
   const ids = {
     uid: await lookupId(tree, imageDir, c.uid ?? img.label.uid, "passwd", where, idMap),
@@ -186,18 +191,16 @@ async function addContainer(tree: Tree, c: Container, dir: string, store: Store,
     if (tree.nodes.has(p)) continue;
     tree.set(p, mp.file ? { type: "file", mode: 0o644, uid: 0, gid: 0, content: { data: Buffer.alloc(0) } } : folder, seq);
   }
-  if (!readonly) {
-    tree.set(`${dir}/tmp`, folder, seq);
-    tree.set(`${dir}/rootfs`, folder, seq);
-  }
+  if (!readonly) tree.set(`${dir}/tmp`, folder, seq);
+  if (!readonly || shared) tree.set(`${dir}/rootfs`, folder, seq);
   const json = (text: string) => ({ type: "file" as const, mode: 0o644, uid: 0, gid: 0, content: { data: Buffer.from(text) } });
   tree.set(`${dir}/config.json`, json(ociJson(config)), seq);
   const rootMounts = readonly
-    ? [{ source: `/${dir}/rootfs`, destination: `/${dir}/rootfs`, options: ["bind"] }]
+    ? [{ source: `/${imageDir}`, destination: `/${dir}/rootfs`, options: ["bind"] }]
     : [
         { source: "tmpfs", type: "tmpfs", destination: `/${dir}/tmp` },
         { destination: `/${dir}/tmp`, options: ["remount", "private"] },
-        { source: "overlay", type: "overlay", destination: `/${dir}/rootfs`, options: [`lowerdir=/${dir}/lower`, `upperdir=/${dir}/tmp/upper`, `workdir=/${dir}/tmp/work`] },
+        { source: "overlay", type: "overlay", destination: `/${dir}/rootfs`, options: [`lowerdir=/${imageDir}`, `upperdir=/${dir}/tmp/upper`, `workdir=/${dir}/tmp/work`] },
       ];
   const rt = { ...(img.label.runtime ?? {}), ...(c.runtime ?? {}) };
   const runtime = {
@@ -298,6 +301,7 @@ export async function composeRootfs(input: ComposeInput, out: string): Promise<T
   const { spec, store } = input;
   const tree = new Tree();
   const idMap = containerIds(spec);
+  const unpacked = new Map<string, string>();
   await addKernel(tree, spec, store);
   for (const ref of spec.init ?? []) {
     await applyImage(tree, "", await loadImage(store, ref, "init"), store);
@@ -306,14 +310,14 @@ export async function composeRootfs(input: ComposeInput, out: string): Promise<T
   for (const section of ["onboot", "onshutdown"] as const) {
     for (const [i, c] of (spec[section] ?? []).entries()) {
       const name = `${String(i).padStart(3, "0")}-${c.name}`;
-      await addContainer(tree, c, `containers/${section}/${name}`, store, idMap);
+      await addContainer(tree, c, `containers/${section}/${name}`, store, idMap, unpacked);
     }
   }
   const names = new Set<string>();
   for (const c of spec.services ?? []) {
     if (names.has(c.name)) throw new KilnError("E_COMPOSE", `duplicate service name '${c.name}'`, { location: { file: input.specName } });
     names.add(c.name);
-    await addContainer(tree, c, `containers/services/${c.name}`, store, idMap);
+    await addContainer(tree, c, `containers/services/${c.name}`, store, idMap, unpacked);
   }
   for (const v of spec.volumes ?? []) {
     const base = `containers/volumes/${v.name}`;

@@ -203,6 +203,19 @@ describe("composing rootfs.tar", () => {
     expect(by["boot/cmdline"]).toMatchObject({ type: "file", body: "" });
   });
 
+  it("unpacks an image that several containers use once, the others mounting it from the first (linuxkit's dupMap)", async () => {
+    const yml = EVELIKE["images/rootfs.yml.in"]!.replace("files:\n", "  - name: getty2\n    image: GETTY_TAG\n    readonly: true\nfiles:\n");
+    const dir = await writeProject({ ...EVELIKE, "images/rootfs.yml.in": yml });
+    const r = await kiln(["-C", dir, "build", "rootfs.tar"], { store: await tempDir() });
+    expect(r.code, r.stderr).toBe(0);
+    const entries = await readTar(join(dir, "out/amd64/kvm-generic/rootfs.tar"));
+    const names = entries.map((e) => e.name);
+    expect(names).toContain("containers/services/getty/lower/sbin/getty");
+    expect(names.filter((n) => n.startsWith("containers/services/getty2/"))).toEqual(["containers/services/getty2/", "containers/services/getty2/config.json", "containers/services/getty2/rootfs/", "containers/services/getty2/runtime.json"]);
+    const rt = JSON.parse(entries.find((e) => e.name === "containers/services/getty2/runtime.json")!.body) as { mounts: object[] };
+    expect(rt.mounts).toEqual([{ source: "/containers/services/getty/lower", destination: "/containers/services/getty2/rootfs", options: ["bind"] }]);
+  });
+
   it("names unknown placeholders with close matches", async () => {
     const files = { ...EVELIKE, "images/rootfs.yml.in": EVELIKE["images/rootfs.yml.in"]!.replace("SYSCTL_TAG", "SYSCTRL_TAG") };
     const dir = await writeProject(files);
