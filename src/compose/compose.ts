@@ -65,6 +65,9 @@ async function applyImage(tree: Tree, prefix: string, img: LoadedImage, store: S
   img.layers.forEach((layer, i) => tree.applyLayer(prefix, layer, indexes[i]!));
 }
 
+/** The namespaces runtime.json's bindNS names. */
+const BIND_NS = ["cgroup", "ipc", "mnt", "net", "pid", "user", "uts"] as const;
+
 /** Entries linuxkit leaves out of every image it writes (build/image.go). */
 const DROPPED = [".dockerenv", "Dockerfile", "dev/console", "dev/pts", "dev/shm", "etc/hostname"];
 /** The /etc/hosts linuxkit puts in every image. */
@@ -202,17 +205,21 @@ async function addContainer(tree: Tree, c: Container, dir: string, store: Store,
         { destination: `/${dir}/tmp`, options: ["remount", "private"] },
         { source: "overlay", type: "overlay", destination: `/${dir}/rootfs`, options: [`lowerdir=/${imageDir}`, `upperdir=/${dir}/tmp/upper`, `workdir=/${dir}/tmp/work`] },
       ];
-  const rt = { ...(img.label.runtime ?? {}), ...(c.runtime ?? {}) };
+  // each field from the yml, else the image's label (bindNS namespace by namespace), as linuxkit's assignRuntime
+  const yml = c.runtime ?? {};
+  const lab = img.label.runtime ?? {};
+  const bindNS = Object.fromEntries(BIND_NS.map((n) => [n, yml.bindNS?.[n] ?? lab.bindNS?.[n] ?? ""]));
+  const noRestart = yml.noRestart ?? lab.noRestart;
   const runtime = {
-    cgroups: rt.cgroups ?? [],
-    mounts: [...rootMounts, ...(rt.mounts ?? [])],
-    mkdir: rt.mkdir ?? [],
-    interfaces: rt.interfaces ?? [],
-    bindNS: rt.bindNS ?? {},
-    namespace: rt.namespace ?? "",
-    ...(rt.noRestart !== undefined ? { noRestart: rt.noRestart } : {}),
+    cgroups: yml.cgroups ?? lab.cgroups ?? [],
+    mounts: [...rootMounts, ...(yml.mounts ?? lab.mounts ?? [])],
+    mkdir: yml.mkdir ?? lab.mkdir ?? [],
+    interfaces: yml.interfaces ?? lab.interfaces ?? [],
+    bindNS,
+    namespace: yml.namespace ?? lab.namespace ?? "",
+    ...(noRestart !== undefined ? { noRestart } : {}),
   };
-  tree.set(`${dir}/runtime.json`, json(`${JSON.stringify(runtime, null, 2)}\n`), seq);
+  tree.set(`${dir}/runtime.json`, json(`${JSON.stringify(runtime, null, 4)}\n`), seq);
 }
 
 function fileMode(f: SpecFile, fallback: number): number {
@@ -249,19 +256,10 @@ async function addFiles(tree: Tree, input: ComposeInput, idMap: ReadonlyMap<stri
       if (isDir && f.contents !== undefined) throw bad("a directory cannot have contents");
     } else if (f.source === undefined && f.metadata === undefined) throw bad("no contents, source or metadata: say what the file holds (contents: \"\" for an empty file)");
     else if (f.source !== undefined && f.metadata !== undefined) throw bad("source and metadata: give one");
-    const uid = await lookupId(tree, "", f.uid, "passwd", where, idMap);
-    const gid = await lookupId(tree, "", f.gid, "group", where, idMap);
-    const mode = fileMode(f, isDir ? 0o700 : 0o600);
-    for (let i = path.indexOf("/"); i !== -1; i = path.indexOf("/", i + 1)) {
-      const parent = path.slice(0, i);
-      if (!tree.nodes.has(parent)) tree.set(parent, { type: "directory", mode: dirMode(mode), uid, gid }, seq);
-    }
-    if (isDir) {
-      tree.set(path, { type: "directory", mode, uid, gid }, seq);
-    } else if (f.symlink !== undefined) {
-      tree.set(path, { type: "symlink", mode: 0o777, uid, gid, linkname: f.symlink }, seq);
-    } else {
-      let data: Buffer | undefined;
+    if (!path) throw bad("the root folder itself cannot be a files entry");
+    // a file's bytes first: an optional source that cannot be read leaves no trace, not even its folders
+    let data: Buffer | undefined;
+    if (!isDir && f.symlink === undefined) {
       if (f.contents !== undefined) data = Buffer.from(f.contents);
       else if (f.metadata === "yaml") data = Buffer.from(input.specText);
       else if (f.metadata === "json") data = Buffer.from(JSON.stringify((await import("yaml")).parse(input.specText), null, 4));
@@ -275,8 +273,17 @@ async function addFiles(tree: Tree, input: ComposeInput, idMap: ReadonlyMap<stri
         });
         if (!data) continue;
       }
-      tree.set(path, { type: "file", mode, uid, gid, content: { data } }, seq);
     }
+    const uid = await lookupId(tree, "", f.uid, "passwd", where, idMap);
+    const gid = await lookupId(tree, "", f.gid, "group", where, idMap);
+    const mode = fileMode(f, isDir ? 0o700 : 0o600);
+    for (let i = path.indexOf("/"); i !== -1; i = path.indexOf("/", i + 1)) {
+      const parent = path.slice(0, i);
+      if (!tree.nodes.has(parent)) tree.set(parent, { type: "directory", mode: dirMode(mode), uid, gid }, seq);
+    }
+    if (isDir) tree.set(path, { type: "directory", mode, uid, gid }, seq);
+    else if (f.symlink !== undefined) tree.set(path, { type: "symlink", mode: 0o777, uid, gid, linkname: f.symlink }, seq);
+    else tree.set(path, { type: "file", mode, uid, gid, content: { data: data! } }, seq);
   }
 }
 

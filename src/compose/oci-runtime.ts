@@ -115,6 +115,8 @@ export interface Ids {
  */
 export function runtimeConfig(c: Container, image: ImageConfigJson, label: ImageLabelConfig, ids: Ids): Record<string, unknown> {
   const pick = <K extends keyof ImageLabelConfig>(k: K): ImageLabelConfig[K] => (c[k as keyof Container] as ImageLabelConfig[K]) ?? label[k];
+  // strings where linuxkit reads "" as not set (assignStringEmpty): the label's value, then the default, apply
+  const text = (k: "cwd" | "hostname" | "net" | "ipc" | "uts" | "pid" | "userns"): string | undefined => c[k] || label[k] || undefined;
   const ic = image.config ?? {};
   const readonly = pick("readonly") ?? false;
   const args = pick("command") ?? [...(ic.Entrypoint ?? []), ...(ic.Cmd ?? [])];
@@ -135,11 +137,11 @@ export function runtimeConfig(c: Container, image: ImageConfigJson, label: Image
     if (v === "host" || v === "root") return;
     namespaces.push(fresh.includes(v) ? { type } : { type, path: v });
   };
-  ns("network", pick("net") ?? "host", ["new", "none"]);
-  ns("ipc", pick("ipc") ?? "host", ["new"]);
-  ns("uts", pick("uts") ?? "host", ["new"]);
-  ns("pid", pick("pid") ?? "new", ["new"]);
-  ns("user", pick("userns") ?? "host", ["new"]);
+  ns("network", text("net") ?? "host", ["new", "none"]);
+  ns("ipc", text("ipc") ?? "host", ["new"]);
+  ns("uts", text("uts") ?? "host", ["new"]);
+  ns("pid", text("pid") ?? "new", ["new"]);
+  ns("user", text("userns") ?? "host", ["new"]);
   namespaces.push({ type: "mount" }, { type: "cgroup" });
 
   const rlimits = (pick("rlimits") ?? []).map(rlimit);
@@ -159,8 +161,10 @@ export function runtimeConfig(c: Container, image: ImageConfigJson, label: Image
   const resources = pick("resources");
   const withDevices = allow.length ? { ...resources, devices: [...(resources?.devices ?? []), ...allow] } : resources;
 
-  const cwd = pick("cwd") || ic.WorkingDir || "/";
-  const hostname = pick("hostname");
+  const cwd = text("cwd") ?? (ic.WorkingDir || "/");
+  const hostname = text("hostname");
+  // linuxkit leaves empty maps and lists out (omitempty)
+  const some = <T extends object>(v: T | undefined): v is T => v !== undefined && Object.keys(v).length > 0;
   return {
     ociVersion: "1.0.2",
     process: {
@@ -179,24 +183,25 @@ export function runtimeConfig(c: Container, image: ImageConfigJson, label: Image
     mounts: [...mounts.values()].sort((a, b) => (a.destination < b.destination ? -1 : a.destination > b.destination ? 1 : 0)),
     linux: {
       namespaces,
-      ...(pick("uidMappings") ? { uidMappings: pick("uidMappings") } : {}),
-      ...(pick("gidMappings") ? { gidMappings: pick("gidMappings") } : {}),
+      ...(some(pick("uidMappings")) ? { uidMappings: pick("uidMappings") } : {}),
+      ...(some(pick("gidMappings")) ? { gidMappings: pick("gidMappings") } : {}),
       ...(devices.length ? { devices } : {}),
       ...(withDevices ? { resources: withDevices } : {}),
-      ...(pick("sysctl") ? { sysctl: pick("sysctl") } : {}),
+      ...(some(pick("sysctl")) ? { sysctl: pick("sysctl") } : {}),
       ...(pick("cgroupsPath") ? { cgroupsPath: pick("cgroupsPath") } : {}),
       ...(pick("rootfsPropagation") ? { rootfsPropagation: pick("rootfsPropagation") } : {}),
-      ...(pick("maskedPaths") ? { maskedPaths: pick("maskedPaths") } : {}),
-      ...(pick("readonlyPaths") ? { readonlyPaths: pick("readonlyPaths") } : {}),
+      ...(some(pick("maskedPaths")) ? { maskedPaths: pick("maskedPaths") } : {}),
+      ...(some(pick("readonlyPaths")) ? { readonlyPaths: pick("readonlyPaths") } : {}),
     },
-    ...(pick("annotations") ? { annotations: pick("annotations") } : {}),
+    ...(some(pick("annotations")) ? { annotations: pick("annotations") } : {}),
   };
 }
 
 /** JSON text of a runtime config, a bigint written as the exact integer it is (JSON.stringify cannot). */
 export function ociJson(v: unknown): string {
-  const text = JSON.stringify(v, (_k, x: unknown) => (typeof x === "bigint" ? `\u0000bigint:${x}` : x), 2);
-  return `${text.replace(/"\\u0000bigint:(\d+)"/g, "$1")}\n`;
+  // indented by 4, as linuxkit writes it
+  const json = JSON.stringify(v, (_k, x: unknown) => (typeof x === "bigint" ? `\u0000bigint:${x}` : x), 4);
+  return `${json.replace(/"\\u0000bigint:(\d+)"/g, "$1")}\n`;
 }
 
 const FILE_NAMES = new Set(["hosts", "hostname", "localtime", "passwd", "group", "shadow", "machine-id"]);

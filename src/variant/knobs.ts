@@ -1,6 +1,6 @@
 import { execFile, execFileSync } from "node:child_process";
 import type { Project } from "../config/project.js";
-import { ARCHS, ROOTFS_FORMATS } from "../config/archs.js";
+import { archName, ARCHS, ROOTFS_FORMATS } from "../config/archs.js";
 import type { KnobMatch } from "../config/schema.js";
 import { didYouMean } from "../config/suggest.js";
 import { locate } from "../config/yaml.js";
@@ -79,7 +79,7 @@ export function defaultVersionSoon(dir: string): Promise<string> {
  */
 export function resolveVariant(project: Project, knobs: Knobs): Variant {
   const cfg = project.config.variants ?? {};
-  const arch = knobs.ZARCH ?? project.archs[0]!;
+  const arch = knobs.ZARCH ? archName(knobs.ZARCH) : project.archs[0]!;
   const bad = (knob: string, value: string, allowed: readonly string[], path: (string | number)[]) =>
     new KilnError("E_BAD_VARIANT", `${knob}=${value} is not one of: ${allowed.join(", ")}`, {
       hint: didYouMean(value, allowed),
@@ -100,8 +100,9 @@ export function resolveVariant(project: Project, knobs: Knobs): Variant {
   const values = { arch, hv, platform, flavor, format };
   for (const [i, rule] of (cfg.rules ?? []).entries()) {
     if (matches(rule.when, values) && !matches(rule.require, values)) {
-      const need = Object.entries(rule.require).map(([k, v]) => `${k === "arch" ? "ZARCH" : k.toUpperCase()}=${Array.isArray(v) ? v.join("|") : v}`);
-      const given = Object.keys(rule.when).map((k) => `${k === "arch" ? "ZARCH" : k === "format" ? "ROOTFS_FORMAT" : k.toUpperCase()}=${values[k as keyof typeof values]}`);
+      const knob = (k: string) => (k === "arch" ? "ZARCH" : k === "format" ? "ROOTFS_FORMAT" : k.toUpperCase());
+      const need = Object.entries(rule.require).map(([k, v]) => `${knob(k)}=${Array.isArray(v) ? v.join("|") : v}`);
+      const given = Object.keys(rule.when).map((k) => `${knob(k)}=${values[k as keyof typeof values]}`);
       throw new KilnError("E_BAD_VARIANT", rule.message ?? `${given.join(" ")} needs ${need.join(" ")}`, { location: locate(project.file, ["variants", "rules", i]) });
     }
   }
@@ -109,9 +110,10 @@ export function resolveVariant(project: Project, knobs: Knobs): Variant {
   return { arch, hv, platform, flavor, format, version, name: [hv, platform, flavor].filter(Boolean).join("-") };
 }
 
-/** A variant and every ROOTFS_FORMAT it allows (its `format` is the one used when none is given, if allowed). */
+/** A variant and every ROOTFS_FORMAT it allows; `defaultFormat` when a build without ROOTFS_FORMAT is allowed (its `format` is then that one, else the first allowed). */
 export interface MatrixVariant extends Variant {
   formats: string[];
+  defaultFormat?: string;
 }
 
 /**
@@ -137,8 +139,9 @@ export function allVariants(project: Project): MatrixVariant[] {
           const k: Knobs = { ZARCH: arch, HV: hv, PLATFORM: platform, FLAVOR: flavor, ROOTFS_VERSION: "-" };
           const formats = (cfg.formats ?? ROOTFS_FORMATS).filter((f) => allowed({ ...k, ROOTFS_FORMAT: f }));
           if (!formats.length) continue;
-          const v = allowed(k) ?? allowed({ ...k, ROOTFS_FORMAT: formats[0] })!;
-          out.push({ ...v, formats });
+          const byDefault = allowed(k);
+          const v = byDefault ?? allowed({ ...k, ROOTFS_FORMAT: formats[0] })!;
+          out.push({ ...v, formats, ...(byDefault ? { defaultFormat: byDefault.format } : {}) });
         }
       }
     }

@@ -97,7 +97,8 @@ describe("composing rootfs.tar", () => {
         { source: "overlay", type: "overlay", destination: `${g}/rootfs`, options: [`lowerdir=${g}/lower`, `upperdir=${g}/tmp/upper`, `workdir=${g}/tmp/work`] },
       ],
       mkdir: [],
-      bindNS: {},
+      // every namespace named, from the yml or the image's label (here the label's net)
+      bindNS: { cgroup: "", ipc: "", mnt: "", net: "/run/netns/lab", pid: "", user: "", uts: "" },
     });
   });
 
@@ -190,9 +191,13 @@ describe("composing rootfs.tar", () => {
     await bad("  - path: etc/d\n    directory: true\n    contents: x\n", /files entry etc\/d: a directory cannot have contents/);
     await bad("  - path: etc/e\n", /files entry etc\/e: no contents, source or metadata/);
     await bad("  - path: etc/m\n    metadata: toml\n", /metadata 'toml' is not one of: yaml, json/);
+    await bad("  - path: /\n    directory: true\n", /files entry \/: the root folder itself cannot be a files entry/);
     const dir = await writeProject({
       ...EVELIKE,
-      "images/rootfs.yml.in": spec("  - path: etc/spec.json\n    metadata: json\n  - path: etc/by-name\n    contents: x\n    uid: getty\n    gid: sysctl\n", "  cmdline: \"\"\n"),
+      "images/rootfs.yml.in": spec(
+        "  - path: etc/spec.json\n    metadata: json\n  - path: etc/by-name\n    contents: x\n    uid: getty\n    gid: sysctl\n  - path: opt/missing/file\n    source: /nonexistent/file\n    optional: true\n",
+        "  cmdline: \"\"\n",
+      ),
     });
     const r = await kiln(["-C", dir, "build", "rootfs.tar"], { store });
     expect(r.code, r.stderr).toBe(0);
@@ -201,10 +206,15 @@ describe("composing rootfs.tar", () => {
     // linuxkit's ids for names: 100, 101 … for the containers in yml order (onboot sysctl, then services getty)
     expect(by["etc/by-name"]).toMatchObject({ uid: 101, gid: 100, mode: 0o600 });
     expect(by["boot/cmdline"]).toMatchObject({ type: "file", body: "" });
+    // an optional source that is not there leaves nothing, not even its folders
+    expect(Object.keys(by).filter((n) => n.startsWith("opt"))).toEqual([]);
   });
 
   it("unpacks an image that several containers use once, the others mounting it from the first (linuxkit's dupMap)", async () => {
-    const yml = EVELIKE["images/rootfs.yml.in"]!.replace("files:\n", "  - name: getty2\n    image: GETTY_TAG\n    readonly: true\nfiles:\n");
+    const yml = EVELIKE["images/rootfs.yml.in"]!.replace(
+      "files:\n",
+      "  - name: getty2\n    image: GETTY_TAG\n    readonly: true\n    runtime: {bindNS: {pid: /run/pidns/b}}\n  - name: getty3\n    image: GETTY_TAG\n    binds: [/srv:/srv]\nfiles:\n",
+    );
     const dir = await writeProject({ ...EVELIKE, "images/rootfs.yml.in": yml });
     const r = await kiln(["-C", dir, "build", "rootfs.tar"], { store: await tempDir() });
     expect(r.code, r.stderr).toBe(0);
@@ -212,8 +222,15 @@ describe("composing rootfs.tar", () => {
     const names = entries.map((e) => e.name);
     expect(names).toContain("containers/services/getty/lower/sbin/getty");
     expect(names.filter((n) => n.startsWith("containers/services/getty2/"))).toEqual(["containers/services/getty2/", "containers/services/getty2/config.json", "containers/services/getty2/rootfs/", "containers/services/getty2/runtime.json"]);
-    const rt = JSON.parse(entries.find((e) => e.name === "containers/services/getty2/runtime.json")!.body) as { mounts: object[] };
-    expect(rt.mounts).toEqual([{ source: "/containers/services/getty/lower", destination: "/containers/services/getty2/rootfs", options: ["bind"] }]);
+    type Runtime = { mounts: { options?: string[] }[]; bindNS: Record<string, string> };
+    const rt = (n: string) => JSON.parse(entries.find((e) => e.name === `containers/services/${n}/runtime.json`)!.body) as Runtime;
+    expect(rt("getty2").mounts).toEqual([{ source: "/containers/services/getty/lower", destination: "/containers/services/getty2/rootfs", options: ["bind"] }]);
+    // runtime fields namespace by namespace: the yml's pid beside the label's net
+    expect(rt("getty2").bindNS).toMatchObject({ net: "/run/netns/lab", pid: "/run/pidns/b", uts: "" });
+    // a writable user of the same image: its overlay's lower folder is the first's; its mount points go there too
+    expect(rt("getty3").mounts[2]!.options).toEqual(["lowerdir=/containers/services/getty/lower", "upperdir=/containers/services/getty3/tmp/upper", "workdir=/containers/services/getty3/tmp/work"]);
+    expect(names).toContain("containers/services/getty/lower/srv/");
+    expect(names.filter((n) => n.startsWith("containers/services/getty3/"))).toEqual(["containers/services/getty3/", "containers/services/getty3/config.json", "containers/services/getty3/rootfs/", "containers/services/getty3/runtime.json", "containers/services/getty3/tmp/"]);
   });
 
   it("names unknown placeholders with close matches", async () => {
@@ -264,10 +281,17 @@ describe("composing rootfs.tar", () => {
     const vs2 = JSON.parse(r2.stdout) as { arch: string; hv: string; platform: string; flavor?: string; format: string; formats: string[] }[];
     expect(new Set(vs2.map((v) => v.hv))).toEqual(new Set(["kvm"]));
     const rt = vs2.find((v) => v.arch === "amd64" && v.platform === "rt" && !v.flavor)!;
-    expect(rt).toMatchObject({ format: "ext4", formats: ["ext4"] });
-    expect(vs2.find((v) => v.arch === "amd64" && v.platform === "generic" && !v.flavor)).toMatchObject({ format: "squashfs", formats: ["squashfs", "ext4", "erofs"] });
+    expect(rt.formats).toEqual(["ext4"]);
+    expect(rt).not.toHaveProperty("defaultFormat"); // a build of rt must say ROOTFS_FORMAT=ext4
+    expect(vs2.find((v) => v.arch === "amd64" && v.platform === "generic" && !v.flavor)).toMatchObject({ defaultFormat: "squashfs", formats: ["squashfs", "ext4", "erofs"] });
+    const table = await kiln(["-C", dir2, "variants"]);
+    expect(table.stdout).toMatch(/amd64\s+kvm\s+rt\s+-\s+ext4 \(set ROOTFS_FORMAT\)/);
+    expect(table.stdout).toMatch(/amd64\s+kvm\s+generic\s+-\s+squashfs \(default\), ext4, erofs/);
     // what the listing shows is what a build accepts, and nothing else
     const store = await tempDir();
+    const rtDefault = await kiln(["-C", dir2, "build", "rootfs.tar", "PLATFORM=rt"], { store });
+    expect(rtDefault.code).toBe(2);
+    expect(rtDefault.stderr).toMatch(/PLATFORM=rt needs ROOTFS_FORMAT=ext4/);
     const rtTar = await kiln(["-C", dir2, "build", "rootfs.tar", "PLATFORM=rt", "ROOTFS_FORMAT=ext4"], { store });
     expect(rtTar.code, rtTar.stderr).toBe(0);
     const mini = await kiln(["-C", dir2, "build", "rootfs.tar", "HV=mini"], { store });
@@ -340,6 +364,8 @@ describe("kiln validate on an EVE-shaped project", () => {
     expect(v.stderr).toMatch(/error\[E_UNKNOWN_PLACEHOLDER\]: images\/out\/rootfs-kvm-rt\.yml\.in refers to packages that do not exist: NOPE_TAG/);
     // once per place (rootfs and installer, whose lines differ on rt), not once per variant
     expect(v.stderr.match(/unknown key 'capabilites'/g)).toHaveLength(4);
-    expect(await readFile(join(composed, "images/out/rootfs-xen-rt.yml.in"), "utf8")).toMatch(/capabilites/);
+    expect(v.stderr).toContain("the file as `kiln build` writes it (validate only composes it)");
+    // validate writes nothing: images/out/ stays what the last build made
+    await expect(stat(join(composed, "images/out"))).rejects.toThrow();
   });
 });

@@ -105,6 +105,7 @@ export const EVELIKE: Record<string, string> = {
     '  env: ["PATH=/sbin:/bin", "INSECURE=true"]',
     "  linuxkit:",
     "    binds: [/etc/resolv.conf:/etc/resolv.conf]",
+    "    runtime: {bindNS: {net: /run/netns/lab}}",
     "files:",
     "  - path: /sbin/getty",
     '    contents: "#!/bin/sh\\n"',

@@ -25,6 +25,11 @@ describe("config.json as linuxkit writes it", () => {
     expect(config({ env: ["A=1"] }, { env: ["L=1"] }).process.env).toEqual(["A=1"]);
     expect(config({}, { env: ["L=1"], command: ["/label"] }).process).toMatchObject({ env: ["L=1"], args: ["/label"] });
     expect(config({ cwd: "" }, {}, { config: {} }).process.cwd).toBe("/");
+    // "" in the yml is not set, as in linuxkit: the label's value applies
+    const empty = config({ cwd: "", hostname: "", net: "" }, { cwd: "/lab", hostname: "lab", net: "new" });
+    expect(empty.process.cwd).toBe("/lab");
+    expect(empty.hostname).toBe("lab");
+    expect(empty.linux.namespaces[0]).toEqual({ type: "network" });
   });
 
   it("gives no capabilities unless named; 'all' and 'none' alone; capabilities.add appends to the label's", () => {

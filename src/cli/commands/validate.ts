@@ -1,6 +1,6 @@
 import type { Command } from "commander";
-import { access, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
-import { basename, dirname, join, relative, resolve } from "node:path";
+import { access, readdir, readFile } from "node:fs/promises";
+import { basename, join, relative, resolve } from "node:path";
 import type { Project } from "../../config/project.js";
 import { composeTemplate, type ImageKind, templatePath } from "../../variant/template.js";
 import { validate } from "../../config/diagnose.js";
@@ -59,14 +59,15 @@ async function checkImages(project: Project): Promise<string[]> {
 }
 
 /**
- * Every allowed variant composed as a build would (template + its modifiers,
- * written to images/out/<kind>-<variant>.yml.in for inspection) and checked:
- * an image spec (what a modifier adds is checked too) whose placeholders all
- * name packages. One problem found by several variants is reported once.
+ * Every allowed variant composed as a build would (template + its modifiers),
+ * in memory, and checked: an image spec (what a modifier adds is checked too)
+ * whose placeholders all name packages. Nothing is written: images/out/ stays
+ * what the last build made. One problem found by several variants is
+ * reported once.
  */
 async function checkVariants(project: Project, kinds: ImageKind[]): Promise<string | undefined> {
   if (!kinds.length) return undefined;
-  const [{ allVariants }, { imageSpecSchema }, { referencedPackages }, { parseYaml }] = await Promise.all([
+  const [{ allVariants, defaultVersion }, { imageSpecSchema }, { referencedPackages }, { parseYaml }] = await Promise.all([
     import("../../variant/knobs.js"),
     import("../../config/image-spec.js"),
     import("../../variant/placeholders.js"),
@@ -88,13 +89,12 @@ async function checkVariants(project: Project, kinds: ImageKind[]): Promise<stri
     else note({ code: err.code, message: err.message, location: err.location, hint: err.hint });
   };
   const variants = allVariants(project);
+  const version = defaultVersion(project.root);
   for (const v of variants) {
     for (const kind of kinds) {
       current = `${kind}-${v.name}`;
       try {
-        const tpl = await composeTemplate(project, v, kind);
-        await mkdir(dirname(tpl.outIn), { recursive: true });
-        if ((await readFile(tpl.outIn, "utf8").catch(() => undefined)) !== tpl.text) await writeFile(tpl.outIn, tpl.text);
+        const tpl = await composeTemplate(project, { ...v, version }, kind);
         const display = relative(project.root, tpl.outIn);
         const parsed = parseYaml(tpl.text, tpl.outIn, display);
         if (!parsed.file) parsed.diagnostics.forEach(note);
@@ -108,9 +108,9 @@ async function checkVariants(project: Project, kinds: ImageKind[]): Promise<stri
   if (diags.size) {
     const told = [...diags.values()].map(({ d, also: set }) => {
       const also = [...set];
-      if (!also.length) return d;
       const names = also.length > 4 ? `${also.slice(0, 4).join(", ")} and ${also.length - 4} more` : also.join(", ");
-      return { ...d, hint: [d.hint, `also in ${names}`].filter(Boolean).join("; ") };
+      const composed = d.location?.file.startsWith("images/out/") ? "the file as `kiln build` writes it (validate only composes it)" : undefined;
+      return { ...d, hint: [d.hint, also.length ? `also in ${names}` : undefined, composed].filter(Boolean).join("; ") || undefined };
     });
     throw KilnError.fromDiagnostics(told);
   }
