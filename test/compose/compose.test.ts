@@ -210,6 +210,67 @@ describe("composing rootfs.tar", () => {
     expect(Object.keys(by).filter((n) => n.startsWith("opt"))).toEqual([]);
   });
 
+  it("composes every section linuxkit has: kernel binary/ucode/tar, @pkg: refs, onshutdown, volumes, symlinks, and the container fields in config.json", async () => {
+    const spec = [
+      "kernel:",
+      "  image: KERNEL_TAG",
+      "  binary: vmlinuz",
+      "  ucode: ucode.cpio",
+      "  tar: none",
+      "init:",
+      "  - INIT_TAG",
+      "  - \"@pkg:pkg/devnodes\"",
+      "onboot:",
+      "  - name: sysctl",
+      "    image: SYSCTL_TAG",
+      "    sysctl: {net.ipv4.ip_forward: \"1\"}",
+      "    noNewPrivileges: true",
+      "    rootfsPropagation: shared",
+      "    cgroupsPath: podruntime/sysctl",
+      "    oomScoreAdj: -800",
+      "    additionalGids: [down, 7]",
+      "onshutdown:",
+      "  - name: down",
+      "    image: SYSCTL_TAG",
+      "    command: [/sysctl.sh, stop]",
+      "volumes:",
+      "  - name: vol",
+      "    image: XENTOOLS_TAG",
+      "  - name: scratch",
+      "files:",
+      "  - path: etc/link",
+      "    symlink: /etc/hosts",
+      "",
+    ].join("\n");
+    const kernel = EVELIKE["pkg/kernel/build.yml"]!.replace(
+      '  printf "MZ fake kernel for $KILN_ARCH" > "$DESTDIR/kernel"',
+      '  printf "MZ fake kernel for $KILN_ARCH" > "$DESTDIR/kernel"\n  printf "MZ vmlinuz" > "$DESTDIR/vmlinuz"\n  printf "ucode" > "$DESTDIR/ucode.cpio"',
+    );
+    const dir = await writeProject({ ...EVELIKE, "images/rootfs.yml.in": spec, "pkg/kernel/build.yml": kernel });
+    const r = await kiln(["-C", dir, "build", "rootfs.tar"], { store: await tempDir() });
+    expect(r.code, r.stderr).toBe(0);
+    const entries = await readTar(join(dir, "out/amd64/kvm-generic/rootfs.tar"));
+    const by = Object.fromEntries(entries.map((e) => [e.name, e]));
+    expect(by["boot/kernel"]?.body).toBe("MZ vmlinuz");
+    expect(by["boot/ucode.cpio"]?.body).toBe("ucode");
+    expect(entries.some((e) => e.name.startsWith("lib/modules/"))).toBe(false); // tar: none
+    expect(by["dev/ttyS9"]?.type).toBe("character-device"); // from @pkg:pkg/devnodes
+    expect(by["etc/link"]).toMatchObject({ type: "symlink", linkname: "/etc/hosts" });
+    // the onshutdown container uses onboot's image: mounted from there, not unpacked again
+    expect(by["containers/onboot/000-sysctl/rootfs/sysctl.sh"]?.type).toBe("file");
+    expect((JSON.parse(by["containers/onshutdown/000-down/runtime.json"]!.body) as { mounts: { source: string }[] }).mounts[0]!.source).toBe("/containers/onboot/000-sysctl/rootfs");
+    expect(by["containers/volumes/vol/lower/usr/sbin/xenstored"]?.body).toBe("xen");
+    expect(by["containers/volumes/scratch/"]?.type).toBe("directory");
+    type Config = { process: { args: string[]; noNewPrivileges: boolean; oomScoreAdj: number; user: { additionalGids: number[] } }; linux: Record<string, unknown> };
+    const down = JSON.parse(by["containers/onshutdown/000-down/config.json"]!.body) as Config;
+    expect(down.process.args).toEqual(["/sysctl.sh", "stop"]);
+    const sysctl = JSON.parse(by["containers/onboot/000-sysctl/config.json"]!.body) as Config;
+    expect(validateRuntimeConfig(sysctl)).toEqual([]);
+    // a container's name as a group: its linuxkit id (onboot sysctl 100, onshutdown down 101)
+    expect(sysctl.process).toMatchObject({ noNewPrivileges: true, oomScoreAdj: -800, user: { additionalGids: [101, 7] } });
+    expect(sysctl.linux).toMatchObject({ sysctl: { "net.ipv4.ip_forward": "1" }, rootfsPropagation: "shared", cgroupsPath: "podruntime/sysctl" });
+  });
+
   it("unpacks an image that several containers use once, the others mounting it from the first (linuxkit's dupMap)", async () => {
     const yml = EVELIKE["images/rootfs.yml.in"]!.replace(
       "files:\n",
