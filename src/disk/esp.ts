@@ -20,15 +20,18 @@ export interface EspContents {
 /**
  * The identity of what an ESP is made from: the rootfs's EFI/BOOT files and
  * boot/cmdline, by content. Keying the ESP on this (not on the whole rootfs)
- * keeps it cached when only a package unrelated to booting changed.
+ * keeps it cached when only a package unrelated to booting changed. Also
+ * says whether the rootfs has boot/kernel, which grub boots.
  */
-export async function espInputs(rootfsTar: string): Promise<string> {
+export async function espInputs(rootfsTar: string): Promise<{ digest: string; kernel: boolean }> {
   const { createHash } = await import("node:crypto");
   const h = createHash("sha256");
   const fh = await open(rootfsTar, "r");
+  let kernel = false;
   try {
     for (const e of await indexTar(rootfsTar)) {
       const name = e.name.replace(/^\.?\/+/, "");
+      if (name === "boot/kernel") kernel = true;
       if (e.type !== "file" || !(/^EFI\/BOOT\/[^/]+$/i.test(name) || name === "boot/cmdline")) continue;
       const buf = Buffer.alloc(e.size);
       await fh.read(buf, 0, e.size, e.offset);
@@ -37,7 +40,7 @@ export async function espInputs(rootfsTar: string): Promise<string> {
   } finally {
     await fh.close();
   }
-  return h.digest("hex");
+  return { digest: h.digest("hex"), kernel };
 }
 
 export async function makeEsp(rootfsTar: string, out: string, o: { workDir: string; grubCfg: (c: EspContents) => string; sizeBytes: number; epoch: number }): Promise<{ files: string[] }> {

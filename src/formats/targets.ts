@@ -176,7 +176,13 @@ async function makeDisks(ctx: ImageTargetContext, variant: Variant, want: DiskRe
     // What the ESP takes from the tar, digested; remembered by the tar's id (equal ids, equal bytes), so a no-op build does not read the tar.
     const memo = join(recordDir, `${name}.boot.json`);
     const seen = JSON.parse(await readFile(memo, "utf8").catch(() => "null")) as { tar: string; boot: string } | null;
-    const boot = seen?.tar === from.id ? seen.boot : await espInputs(tarPath);
+    let boot = seen?.tar === from.id ? seen.boot : undefined;
+    if (boot === undefined) {
+      const found = await espInputs(tarPath);
+      boot = found.digest;
+      // grub boots /boot/kernel of the root partition: without one the disk is made, but cannot boot
+      if (!found.kernel) ctx.bus.emit({ type: "warn", message: `${basename(tarPath)} has no boot/kernel, which grub boots: the disks made from it will not start (an image spec gets one from kernel.image)` });
+    }
     if (seen?.tar !== from.id) await writeFileAtomic(memo, JSON.stringify({ tar: from.id, boot }), { sync: false });
     const key = sha256Hex(stableJson({ f: KILN_FORMAT, boot, sizeBytes, parts: parts.map((p) => [p.name, p.contents]), epoch, tools: fatTools }));
     return artifact(recordDir, `${name}/${variant.arch}/${variant.name}`, join(dir, name), key, ctx.bus, () =>

@@ -107,8 +107,10 @@ describe("a Pygos product", () => {
     expect(r.code, r.stderr).toBe(0);
     const root = join(cwd, "host");
     // nothing of the product is built again; the disks are made around its rootfs.img
-    const done = r.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { type: string; target?: string; cached?: boolean });
+    const done = r.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { type: string; target?: string; cached?: boolean; message?: string });
     expect(done.filter((e) => e.type === "done" && e.cached === false && e.target!.startsWith("pkg/"))).toEqual([]);
+    // this test product installs no kernel: the disks are made, with a warning that they will not start
+    expect(done.filter((e) => e.type === "warn").map((e) => e.message)).toEqual(["rootfs.tar has no boot/kernel, which grub boots: the disks made from it will not start (an image spec gets one from kernel.image)"]);
     const gpt = (await execa("sgdisk", ["-p", join(root, "live.raw")])).stdout;
     for (const name of ["EFI System", "IMGA", "IMGB", "CONFIG", "P3"]) expect(gpt).toContain(name);
     // IMGA holds exactly the product's rootfs.img
