@@ -161,9 +161,14 @@ export class RegistryClient {
 
   /**
    * One HTTP exchange, with the auth dance on 401. Throws Transient for what a
-   * retry may fix; returns every other answer to the caller.
+   * retry may fix (unless `serverErrors`: a 5xx is then the caller's to read);
+   * returns every other answer to the caller.
    */
-  private async request(method: string, path: string, init: { scopes: string[]; headers?: Record<string, string>; body?: Buffer; redirect?: RequestRedirect }): Promise<Response> {
+  private async request(
+    method: string,
+    path: string,
+    init: { scopes: string[]; headers?: Record<string, string>; body?: Buffer; redirect?: RequestRedirect; serverErrors?: boolean },
+  ): Promise<Response> {
     const url = /^https?:\/\//.test(path) ? path : new URL(path, this.base).toString();
     const show = `${method} ${url.replace(/\?.*$/, "")}`;
     for (let authTry = 0; ; authTry++) {
@@ -195,7 +200,7 @@ export class RegistryClient {
         const creds = await this.credentials();
         throw this.error("E_REGISTRY_AUTH", `${this.host} refused ${show} for ${creds ? `user '${creds.username}'` : "anonymous access"}: HTTP ${res.status}${body}`, credsHint(creds));
       }
-      if (res.status >= 500 || res.status === 429) {
+      if ((res.status >= 500 && !init.serverErrors) || res.status === 429) {
         const body = await errorText(res);
         throw new Transient(`${show}: HTTP ${res.status}${body}`, retryAfter(res));
       }
@@ -369,7 +374,7 @@ export class RegistryClient {
   }
 
   private async headBlobOnce(repo: string, digest: string): Promise<boolean> {
-    const res = await this.request("HEAD", `${repo}/blobs/${digest}`, { scopes: [pushScope(repo)] });
+    const res = await this.request("HEAD", `${repo}/blobs/${digest}`, { scopes: [pushScope(repo)], serverErrors: true });
     if (res.status === 404) return false;
     // A registry killed while writing this blob can answer 500 for it for good (its link exists,
     // its data does not): uploading it again repairs that, so a push treats it as absent.

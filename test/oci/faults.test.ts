@@ -35,6 +35,38 @@ describe("registry faults", () => {
     expect(pulled.code, pulled.stderr).toBe(0);
   });
 
+  it("a registry that answers 500 to a blob's HEAD for good (its link written, its data not): the push uploads the blob again", async () => {
+    const reg = await Registry.start();
+    // in front of the real registry: every HEAD of a blob answered 500, the rest passed through
+    const { createServer, request } = await import("node:http");
+    const proxy = createServer((req, res) => {
+      if (req.method === "HEAD" && req.url?.includes("/blobs/")) {
+        res.writeHead(500).end();
+        return;
+      }
+      const up = request({ host: "127.0.0.1", port: reg.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+      req.pipe(up);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+    try {
+      const port = (proxy.address() as { port: number }).port;
+      const dir = await writeProject(BIG);
+      const store = await tempDir();
+      const r = await kiln(["-C", dir, "push", "--registry", `127.0.0.1:${port}/lfedge`, "small"], { store, env: { KILN_REGISTRY_RETRIES: "0" } });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/pkg\/small .*2 blobs, 0 mounted, 0 there/);
+      // what the registry holds is whole: an empty store pulls it straight from the registry
+      const tag = /lfedge\/small:([0-9a-f]{40})/.exec(r.stdout)![1]!;
+      const pulled = await kiln(["pull", `${reg.host}/lfedge/small:${tag}`], { store: await tempDir() });
+      expect(pulled.code, pulled.stderr).toBe(0);
+    } finally {
+      await new Promise((resolve) => proxy.close(resolve));
+    }
+  });
+
   it("an interrupted push, run again, sends only the blobs that did not make it", async () => {
     const reg = await Registry.start();
     const dir = await writeProject(BIG);
