@@ -65,6 +65,11 @@ async function applyImage(tree: Tree, prefix: string, img: LoadedImage, store: S
   img.layers.forEach((layer, i) => tree.applyLayer(prefix, layer, indexes[i]!));
 }
 
+/** Entries kiln makes itself: root's, a file 0644, a folder 0755, a symlink. */
+const rootFile = (data: string | Buffer) => ({ type: "file" as const, mode: 0o644, uid: 0, gid: 0, content: { data: Buffer.from(data) } });
+const ROOT_DIR = { type: "directory" as const, mode: 0o755, uid: 0, gid: 0 };
+const rootLink = (linkname: string) => ({ type: "symlink" as const, mode: 0o777, uid: 0, gid: 0, linkname });
+
 /** The namespaces runtime.json's bindNS names. */
 const BIND_NS = ["cgroup", "ipc", "mnt", "net", "pid", "user", "uts"] as const;
 
@@ -84,15 +89,10 @@ function imageFixups(tree: Tree, prefix: string, init: boolean): void {
   const at = (p: string) => (prefix ? `${prefix}/${p}` : p);
   for (const p of DROPPED) if (tree.nodes.has(at(p))) tree.drop(at(p));
   const seq = tree.nextLayer();
-  const root = { mode: 0o755, uid: 0, gid: 0 };
-  for (const d of ["dev", "dev/pts", "dev/shm", "etc", "proc", "sys"]) if (!tree.nodes.has(at(d))) tree.set(at(d), { type: "directory", ...root }, seq);
-  if (!tree.nodes.has(at("etc/mtab"))) tree.set(at("etc/mtab"), { type: "symlink", mode: 0o777, uid: 0, gid: 0, linkname: "/proc/mounts" }, seq);
-  tree.set(at("etc/hosts"), { type: "file", mode: 0o644, uid: 0, gid: 0, content: { data: Buffer.from(HOSTS) } }, seq);
-  tree.set(
-    at("etc/resolv.conf"),
-    init ? { type: "symlink", mode: 0o777, uid: 0, gid: 0, linkname: "/run/resolvconf/resolv.conf" } : { type: "file", mode: 0o644, uid: 0, gid: 0, content: { data: Buffer.from("\n# no resolv.conf configured\n") } },
-    seq,
-  );
+  for (const d of ["dev", "dev/pts", "dev/shm", "etc", "proc", "sys"]) if (!tree.nodes.has(at(d))) tree.set(at(d), ROOT_DIR, seq);
+  if (!tree.nodes.has(at("etc/mtab"))) tree.set(at("etc/mtab"), rootLink("/proc/mounts"), seq);
+  tree.set(at("etc/hosts"), rootFile(HOSTS), seq);
+  tree.set(at("etc/resolv.conf"), init ? rootLink("/run/resolvconf/resolv.conf") : rootFile("\n# no resolv.conf configured\n"), seq);
 }
 
 async function readNode(tree: Tree, path: string): Promise<string | undefined> {
@@ -140,7 +140,7 @@ async function addKernel(tree: Tree, spec: ImageSpec, store: Store): Promise<voi
   if (!binary) throw new KilnError("E_COMPOSE", `kernel image '${k.image}' has no '${k.binary ?? "kernel"}' file`, { hint: "a linuxkit kernel image carries /kernel (and /kernel.tar with the modules)" });
   tree.set("boot/kernel", { ...binary, mode: 0o644, uid: 0, gid: 0 }, seq);
   // always, as linuxkit writes it (empty without a cmdline)
-  tree.set("boot/cmdline", { type: "file", mode: 0o644, uid: 0, gid: 0, content: { data: Buffer.from(k.cmdline ?? "") } }, seq);
+  tree.set("boot/cmdline", rootFile(k.cmdline ?? ""), seq);
   if (k.ucode) {
     const u = scratch.resolveFile(normal(k.ucode));
     if (!u) throw new KilnError("E_COMPOSE", `kernel image '${k.image}' has no ucode file '${k.ucode}'`);
@@ -187,17 +187,15 @@ async function addContainer(tree: Tree, c: Container, dir: string, store: Store,
     throw new KilnError("E_COMPOSE", `${where}: ${(err as Error).message}`);
   }
   const seq = tree.nextLayer();
-  const folder = { type: "directory" as const, mode: 0o755, uid: 0, gid: 0 };
   // mount points made in the image: on a read-only root (squashfs) the runtime cannot make them at boot
   for (const mp of mountPoints(config)) {
     const p = `${imageDir}/${normal(mp.path)}`;
     if (tree.nodes.has(p)) continue;
-    tree.set(p, mp.file ? { type: "file", mode: 0o644, uid: 0, gid: 0, content: { data: Buffer.alloc(0) } } : folder, seq);
+    tree.set(p, mp.file ? rootFile("") : ROOT_DIR, seq);
   }
-  if (!readonly) tree.set(`${dir}/tmp`, folder, seq);
-  if (!readonly || shared) tree.set(`${dir}/rootfs`, folder, seq);
-  const json = (text: string) => ({ type: "file" as const, mode: 0o644, uid: 0, gid: 0, content: { data: Buffer.from(text) } });
-  tree.set(`${dir}/config.json`, json(ociJson(config)), seq);
+  if (!readonly) tree.set(`${dir}/tmp`, ROOT_DIR, seq);
+  if (!readonly || shared) tree.set(`${dir}/rootfs`, ROOT_DIR, seq);
+  tree.set(`${dir}/config.json`, rootFile(ociJson(config)), seq);
   const rootMounts = readonly
     ? [{ source: `/${imageDir}`, destination: `/${dir}/rootfs`, options: ["bind"] }]
     : [
@@ -219,7 +217,7 @@ async function addContainer(tree: Tree, c: Container, dir: string, store: Store,
     namespace: yml.namespace ?? lab.namespace ?? "",
     ...(noRestart !== undefined ? { noRestart } : {}),
   };
-  tree.set(`${dir}/runtime.json`, json(`${JSON.stringify(runtime, null, 4)}\n`), seq);
+  tree.set(`${dir}/runtime.json`, rootFile(ociJson(runtime)), seq);
 }
 
 function fileMode(f: SpecFile, fallback: number): number {
@@ -329,7 +327,7 @@ export async function composeRootfs(input: ComposeInput, out: string): Promise<T
   for (const v of spec.volumes ?? []) {
     const base = `containers/volumes/${v.name}`;
     if (v.image) await applyImage(tree, `${base}/lower`, await loadImage(store, v.image, `volume ${v.name}`), store);
-    else tree.set(base, { type: "directory", mode: 0o755, uid: 0, gid: 0 });
+    else tree.set(base, ROOT_DIR);
   }
   await addFiles(tree, input, idMap);
   const seq = tree.nextLayer();
@@ -339,7 +337,7 @@ export async function composeRootfs(input: ComposeInput, out: string): Promise<T
   if (input.late) {
     const paths = input.late.paths.map(normal);
     // in the tree now (so they are sorted into place and their folders made), their bytes when made
-    for (const p of paths) tree.set(p, { type: "file", mode: 0o644, uid: 0, gid: 0, content: { data: Buffer.alloc(0) } }, seq);
+    for (const p of paths) tree.set(p, rootFile(""), seq);
     const files = input.late.make(tree);
     made = files;
     for (const p of paths) {

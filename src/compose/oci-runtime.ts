@@ -197,7 +197,7 @@ export function runtimeConfig(c: Container, image: ImageConfigJson, label: Image
   };
 }
 
-/** JSON text of a runtime config, a bigint written as the exact integer it is (JSON.stringify cannot). */
+/** JSON text of a runtime config or runtime.json, as linuxkit writes them; a bigint written as the exact integer it is (JSON.stringify cannot). */
 export function ociJson(v: unknown): string {
   // indented by 4, as linuxkit writes it
   const json = JSON.stringify(v, (_k, x: unknown) => (typeof x === "bigint" ? `\u0000bigint:${x}` : x), 4);

@@ -73,6 +73,12 @@ export function defaultVersionSoon(dir: string): Promise<string> {
   });
 }
 
+/** The values kiln.yml's matrix allows for an arch (EVE's defaults where it says nothing): what resolveVariant checks and allVariants lists. */
+function matrixOf(project: Project, arch: string): { hvs: string[]; platforms: string[]; formats: readonly string[]; flavors: string[] } {
+  const cfg = project.config.variants ?? {};
+  return { hvs: cfg.hv ?? [EVE_DEFAULTS.hv[arch] ?? "kvm"], platforms: cfg.platform ?? [EVE_DEFAULTS.platform], formats: cfg.formats ?? ROOTFS_FORMATS, flavors: cfg.flavor ?? [] };
+}
+
 /**
  * Knob values → a variant, checked against kiln.yml's matrix before any work:
  * unknown values and disallowed combinations are refused with the allowed values.
@@ -86,9 +92,7 @@ export function resolveVariant(project: Project, knobs: Knobs): Variant {
       location: locate(project.file, path),
     });
   if (!(ARCHS as readonly string[]).includes(arch) || !project.archs.includes(arch)) throw bad("ZARCH", arch, project.archs, ["archs"]);
-  const hvs = cfg.hv ?? [EVE_DEFAULTS.hv[arch] ?? "kvm"];
-  const platforms = cfg.platform ?? [EVE_DEFAULTS.platform];
-  const formats = cfg.formats ?? ROOTFS_FORMATS;
+  const { hvs, platforms, formats, flavors } = matrixOf(project, arch);
   const hv = knobs.HV ?? perArch(cfg.defaults?.hv, arch) ?? EVE_DEFAULTS.hv[arch] ?? hvs[0]!;
   const platform = knobs.PLATFORM ?? perArch(cfg.defaults?.platform, arch) ?? EVE_DEFAULTS.platform;
   const format = knobs.ROOTFS_FORMAT ?? perArch(cfg.defaults?.format, arch) ?? EVE_DEFAULTS.format;
@@ -96,7 +100,7 @@ export function resolveVariant(project: Project, knobs: Knobs): Variant {
   if (!hvs.includes(hv)) throw bad("HV", hv, hvs, ["variants", "hv"]);
   if (!platforms.includes(platform)) throw bad("PLATFORM", platform, platforms, ["variants", "platform"]);
   if (!(formats as readonly string[]).includes(format)) throw bad("ROOTFS_FORMAT", format, formats, ["variants", "formats"]);
-  if (flavor && !(cfg.flavor ?? []).includes(flavor)) throw bad("FLAVOR", flavor, cfg.flavor ?? [], ["variants", "flavor"]);
+  if (flavor && !flavors.includes(flavor)) throw bad("FLAVOR", flavor, flavors, ["variants", "flavor"]);
   const values = { arch, hv, platform, flavor, format };
   for (const [i, rule] of (cfg.rules ?? []).entries()) {
     if (matches(rule.when, values) && !matches(rule.require, values)) {
@@ -123,7 +127,6 @@ export interface MatrixVariant extends Variant {
  * (kvm; mini on riscv64), which is all an HV knob may then name there too.
  */
 export function allVariants(project: Project): MatrixVariant[] {
-  const cfg = project.config.variants ?? {};
   const out: MatrixVariant[] = [];
   const allowed = (k: Knobs): Variant | undefined => {
     try {
@@ -133,11 +136,12 @@ export function allVariants(project: Project): MatrixVariant[] {
     }
   };
   for (const arch of project.archs) {
-    for (const hv of cfg.hv ?? [EVE_DEFAULTS.hv[arch] ?? "kvm"]) {
-      for (const platform of cfg.platform ?? [EVE_DEFAULTS.platform]) {
-        for (const flavor of [undefined, ...(cfg.flavor ?? [])]) {
+    const { hvs, platforms, formats: allFormats, flavors } = matrixOf(project, arch);
+    for (const hv of hvs) {
+      for (const platform of platforms) {
+        for (const flavor of [undefined, ...flavors]) {
           const k: Knobs = { ZARCH: arch, HV: hv, PLATFORM: platform, FLAVOR: flavor, ROOTFS_VERSION: "-" };
-          const formats = (cfg.formats ?? ROOTFS_FORMATS).filter((f) => allowed({ ...k, ROOTFS_FORMAT: f }));
+          const formats = allFormats.filter((f) => allowed({ ...k, ROOTFS_FORMAT: f }));
           if (!formats.length) continue;
           const byDefault = allowed(k);
           const v = byDefault ?? allowed({ ...k, ROOTFS_FORMAT: formats[0] })!;

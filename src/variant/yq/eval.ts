@@ -21,6 +21,7 @@ import {
   newMap,
   newSeq,
   nul,
+  ownSeq,
   parseYqInt,
   reindex,
   replacement,
@@ -45,13 +46,6 @@ type Calc = (l: YNode | undefined, r: YNode | undefined) => YNode | undefined;
 /** Appends without spreading into call arguments (which overflows on very large arrays). */
 function pushAll<T>(out: T[], items: readonly T[]): void {
   for (const x of items) out.push(x);
-}
-
-/** A new array that owns `items` (new nodes, not the document's): their parent is it. */
-function ownSeq(items: YNode[]): YNode {
-  const seq = newSeq();
-  for (const x of items) appendItem(seq, x);
-  return seq;
 }
 
 /** Padding an array up to a huge index would allocate without bound; yq would try. */

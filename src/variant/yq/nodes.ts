@@ -73,6 +73,13 @@ export function appendItem(seq: YNode, child: YNode): void {
   seq.items.push(child);
 }
 
+/** A new array that owns `items` (new nodes, not the document's): their parent is it. */
+export function ownSeq(items: YNode[]): YNode {
+  const seq = newSeq();
+  for (const x of items) appendItem(seq, x);
+  return seq;
+}
+
 export function setEntry(map: YNode, key: string, child: YNode): void {
   adopt(map, child, key);
   map.entries.set(key, child);
@@ -181,9 +188,7 @@ export function fromJS(v: unknown): YNode {
       return scalar("!!int", v.toString());
   }
   if (Array.isArray(v)) {
-    const seq = newSeq();
-    for (const item of v) appendItem(seq, fromJS(item));
-    return seq;
+    return ownSeq(v.map(fromJS));
   }
   if (v instanceof Map) {
     const map = newMap();
